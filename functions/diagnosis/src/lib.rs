@@ -2,7 +2,26 @@
 //! account's IAM state, say why the call failed, which condition failed, and the fix.
 //!
 //! Pure: no AWS SDK, no async runtime, no environment access. Adapters live elsewhere.
+//!
+//! ```text
+//! bytes --record::read_input--> WebIdentityEvent --claims--> Claims
+//!       --diagnose(+ AccountSnapshot)--> Diagnosis { cause, fix, failed_conditions, findings }
+//! ```
 
+pub mod audit;
+pub mod claims;
+pub mod diagnose;
 pub mod evaluate;
+pub mod keys;
+pub mod mismatch;
 pub mod pattern;
 pub mod policy;
+pub mod record;
+pub mod snapshot;
+pub mod subject;
+pub mod text;
+
+pub use diagnose::{diagnose, Cause, Confidence, Diagnosis};
+pub use mismatch::SubjectMismatch;
+pub use record::{read_input, InputError, InputItem, WebIdentityEvent};
+pub use snapshot::AccountSnapshot;

@@ -5,7 +5,7 @@ use serde_json::Value;
 /// The only version under which `${...}` is a policy variable.
 pub const VERSION_2012: &str = "2012-10-17";
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum PolicyError {
     #[error("policy is not valid JSON: {0}")]
     Json(String),

@@ -1,0 +1,909 @@
+//! From claims and the account's IAM state to a cause, the failing condition and the fix.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::audit::{self, Finding};
+use crate::claims::{Claims, Outcome, Provider};
+use crate::evaluate::{
+    evaluate, ConditionTrace, Decision, Provenance, Request, StatementTrace, Tri, ASSUME_ROLE_WITH_WEB_IDENTITY,
+    TAG_SESSION,
+};
+use crate::keys::{is_provided_claim, request_context, split_claim_key};
+use crate::mismatch::{self, SubjectMismatch};
+use crate::policy::{Operator, PolicyDocument};
+use crate::record::WebIdentityEvent;
+use crate::snapshot::{AccountSnapshot, Role};
+use crate::subject::{DerivedClaims, GitHubContext, GitHubFormat, Subject};
+use crate::text::quote;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Cause {
+    None,
+    RoleNotFound,
+    OidcProviderMissing,
+    AudienceNotInProvider,
+    ThumbprintMismatch,
+    PrincipalMismatch,
+    ActionNotAllowed,
+    AudienceMismatch,
+    SubjectMismatch,
+    UnverifiableCondition,
+    ExplicitDeny,
+    SessionDurationExceeded,
+    MissingTagSessionPermission,
+    TokenExpired,
+    IdpUnreachable,
+    DeniedOutsideTrustPolicy,
+    Unknown,
+}
+
+impl Cause {
+    pub const ALL: [Cause; 17] = [
+        Cause::None,
+        Cause::RoleNotFound,
+        Cause::OidcProviderMissing,
+        Cause::AudienceNotInProvider,
+        Cause::ThumbprintMismatch,
+        Cause::PrincipalMismatch,
+        Cause::ActionNotAllowed,
+        Cause::AudienceMismatch,
+        Cause::SubjectMismatch,
+        Cause::UnverifiableCondition,
+        Cause::ExplicitDeny,
+        Cause::SessionDurationExceeded,
+        Cause::MissingTagSessionPermission,
+        Cause::TokenExpired,
+        Cause::IdpUnreachable,
+        Cause::DeniedOutsideTrustPolicy,
+        Cause::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::None => "None",
+            Cause::RoleNotFound => "RoleNotFound",
+            Cause::OidcProviderMissing => "OidcProviderMissing",
+            Cause::AudienceNotInProvider => "AudienceNotInProvider",
+            Cause::ThumbprintMismatch => "ThumbprintMismatch",
+            Cause::PrincipalMismatch => "PrincipalMismatch",
+            Cause::ActionNotAllowed => "ActionNotAllowed",
+            Cause::AudienceMismatch => "AudienceMismatch",
+            Cause::SubjectMismatch => "SubjectMismatch",
+            Cause::UnverifiableCondition => "UnverifiableCondition",
+            Cause::ExplicitDeny => "ExplicitDeny",
+            Cause::SessionDurationExceeded => "SessionDurationExceeded",
+            Cause::MissingTagSessionPermission => "MissingTagSessionPermission",
+            Cause::TokenExpired => "TokenExpired",
+            Cause::IdpUnreachable => "IdpUnreachable",
+            Cause::DeniedOutsideTrustPolicy => "DeniedOutsideTrustPolicy",
+            Cause::Unknown => "Unknown",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    Certain,
+    Probable,
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailedCondition {
+    pub statement: usize,
+    pub operator: String,
+    pub key: String,
+    pub expected: Vec<String>,
+    /// A string, a list for multivalued keys, or null when the key was missing.
+    pub actual: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+}
+
+/// One event's diagnosis: the JSON contract of `oidc-watch diagnose` (DESIGN.md).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diagnosis {
+    pub event_id: Option<String>,
+    pub event_time: Option<String>,
+    pub account_id: Option<String>,
+    pub region: Option<String>,
+    pub outcome: Outcome,
+    pub error_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    pub role_arn: Option<String>,
+    pub role_name: Option<String>,
+    pub provider: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_arn: Option<String>,
+    pub subject: Option<String>,
+    pub audience: Option<String>,
+    pub claims: DerivedClaims,
+    pub cause: Cause,
+    pub subject_mismatch: Option<SubjectMismatch>,
+    pub confidence: Confidence,
+    pub explanation: String,
+    pub fix: Option<String>,
+    pub failed_conditions: Vec<FailedCondition>,
+    pub findings: Vec<Finding>,
+    /// `account-snapshot` when the role and providers were known, else `event-only`.
+    pub evidence: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<u64>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub session_tags: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub github_run_id: Option<String>,
+}
+
+/// What classification decided, before it is dressed with the event's facts.
+#[derive(Debug, Clone)]
+struct Verdict {
+    cause: Cause,
+    subject_mismatch: Option<SubjectMismatch>,
+    confidence: Confidence,
+    explanation: String,
+    fix: Option<String>,
+    failed_conditions: Vec<FailedCondition>,
+}
+
+impl Verdict {
+    fn new(cause: Cause, confidence: Confidence, explanation: String, fix: impl Into<Option<String>>) -> Self {
+        Verdict { cause, subject_mismatch: None, confidence, explanation, fix: fix.into(), failed_conditions: Vec::new() }
+    }
+}
+
+/// Diagnoses one event. `account` is the IAM state of the event's account, if known: a
+/// snapshot of another account is ignored.
+pub fn diagnose(event: &WebIdentityEvent, account: Option<&AccountSnapshot>) -> Diagnosis {
+    diagnose_claims(&Claims::from_event(event), account)
+}
+
+pub fn diagnose_claims(claims: &Claims, account: Option<&AccountSnapshot>) -> Diagnosis {
+    let account = account.filter(|a| claims.account_id.as_deref() == Some(a.account_id.as_str()));
+    let role = account.and_then(|a| a.role(claims.role_name.as_deref()?));
+    let verdict = classify(claims, account, role);
+    let findings = role
+        .and_then(|r| r.trust_policy.as_ref().ok())
+        .map(audit::audit)
+        .unwrap_or_default();
+    Diagnosis {
+        event_id: claims.event_id.clone(),
+        event_time: claims.event_time.clone(),
+        account_id: claims.account_id.clone(),
+        region: claims.region.clone(),
+        outcome: claims.outcome,
+        error_code: claims.error_code.clone(),
+        error_message: claims.error_message.clone(),
+        role_arn: claims.role_arn.clone(),
+        role_name: claims.role_name.clone(),
+        provider: claims.provider.as_ref().map(|p| p.url.clone()),
+        provider_arn: claims.provider.as_ref().and_then(|p| p.arn.clone()),
+        subject: claims.subject.clone(),
+        audience: claims.audience.clone(),
+        claims: claims.derived.clone(),
+        cause: verdict.cause,
+        subject_mismatch: verdict.subject_mismatch,
+        confidence: verdict.confidence,
+        explanation: verdict.explanation,
+        fix: verdict.fix,
+        failed_conditions: verdict.failed_conditions,
+        findings,
+        evidence: if account.is_some() { "account-snapshot" } else { "event-only" },
+        session_name: claims.session_name.clone(),
+        duration_seconds: claims.duration_seconds,
+        session_tags: claims.session_tags.clone(),
+        endpoint_type: claims.endpoint_type.clone(),
+        source_ip: claims.source_ip.clone(),
+        github_run_id: claims.github_run_id.clone(),
+    }
+}
+
+fn classify(claims: &Claims, account: Option<&AccountSnapshot>, role: Option<&Role>) -> Verdict {
+    if claims.outcome == Outcome::Success {
+        return Verdict::new(
+            Cause::None,
+            Confidence::Certain,
+            format!("The call succeeded: {} assumed {}.", subject_text(claims), role_text(claims)),
+            None,
+        );
+    }
+    match claims.error_code.as_deref() {
+        Some("AccessDenied") | None => {}
+        Some(code) => return from_error_code(code, claims, account, role),
+    }
+    let Some(account) = account else {
+        return from_event_alone(claims);
+    };
+    let Some(role_name) = claims.role_name.as_deref() else {
+        return Verdict::new(
+            Cause::Unknown,
+            Confidence::Unknown,
+            "The event names no role: requestParameters.roleArn is empty and resources lists no role, so there is no trust policy to evaluate.".to_owned(),
+            "Find the role-to-assume of the job that ran at this time (its GitHub run id or session name is in the event) and check its trust policy.".to_owned(),
+        );
+    };
+    let Some(role) = role else {
+        return role_not_found(role_name, account);
+    };
+    let Some(provider) = &claims.provider else {
+        return Verdict::new(
+            Cause::Unknown,
+            Confidence::Unknown,
+            "The event names no identity provider (userIdentity.identityProvider and principalId are missing).".to_owned(),
+            None,
+        );
+    };
+    if let Some(verdict) = check_provider(claims, provider, account) {
+        return verdict;
+    }
+    if let Some(requested) = claims.duration_seconds.filter(|&d| d > role.max_session_duration) {
+        return duration_exceeded(requested, role);
+    }
+    let policy = match &role.trust_policy {
+        Ok(policy) => policy,
+        Err(error) => {
+            return Verdict::new(
+                Cause::Unknown,
+                Confidence::Unknown,
+                format!("The trust policy of role {} cannot be read: {error}.", role.name),
+                "Check the role's AssumeRolePolicyDocument in the snapshot.".to_owned(),
+            )
+        }
+    };
+    judge_policy(claims, provider, role, policy)
+}
+
+fn role_not_found(role_name: &str, account: &AccountSnapshot) -> Verdict {
+    let nearest = account
+        .roles
+        .iter()
+        .map(|r| (edit_distance(&r.name.to_lowercase(), &role_name.to_lowercase()), &r.name))
+        .filter(|(d, _)| *d <= 3)
+        .min();
+    let hint = match nearest {
+        Some((_, name)) => format!(" Did you mean {}?", quote(name)),
+        None => String::new(),
+    };
+    Verdict::new(
+        Cause::RoleNotFound,
+        Confidence::Certain,
+        format!(
+            "Account {} has no role named {}; STS answers a missing role with the same AccessDenied as a trust-policy mismatch.{hint}",
+            account.account_id,
+            quote(role_name)
+        ),
+        format!(
+            "Correct role-to-assume in the workflow{}, or create the role.",
+            nearest.map(|(_, n)| format!(" to arn:aws:iam::{}:role/{n}", account.account_id)).unwrap_or_default()
+        ),
+    )
+}
+
+fn check_provider(claims: &Claims, provider: &Provider, account: &AccountSnapshot) -> Option<Verdict> {
+    provider.arn.as_ref()?;
+    let Some(registered) = account.provider(&provider.url) else {
+        return Some(provider_missing(provider, &account.account_id, claims.audience.as_deref(), Confidence::Certain));
+    };
+    let audience = claims.audience.as_deref()?;
+    if registered.client_ids.iter().any(|c| c == audience) {
+        return None;
+    }
+    Some(audience_not_in_provider(
+        audience,
+        registered.arn.as_deref().unwrap_or(provider.principal()),
+        &registered.client_ids,
+        Confidence::Certain,
+    ))
+}
+
+fn provider_missing(provider: &Provider, account: &str, audience: Option<&str>, confidence: Confidence) -> Verdict {
+    let slug_hint = match provider.url.strip_prefix("token.actions.githubusercontent.com/") {
+        Some(slug) => format!(
+            " The issuer carries the enterprise slug {}: the enterprise turned on GitHub's unique issuer URL, so the plain token.actions.githubusercontent.com provider no longer matches.",
+            quote(slug)
+        ),
+        None => String::new(),
+    };
+    Verdict::new(
+        Cause::OidcProviderMissing,
+        confidence,
+        format!("Account {account} has no IAM OIDC provider for the token's issuer https://{}.{slug_hint}", provider.url),
+        format!(
+            "aws iam create-open-id-connect-provider --url https://{} --client-id-list {}{}",
+            provider.url,
+            audience.unwrap_or("sts.amazonaws.com"),
+            if slug_hint.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (then name {} in the roles' Principal.Federated and condition keys), or turn the enterprise's include_enterprise_slug off",
+                    provider.arn_in(account)
+                )
+            }
+        ),
+    )
+}
+
+fn audience_not_in_provider(audience: &str, provider_arn: &str, client_ids: &[String], confidence: Confidence) -> Verdict {
+    let registered = if client_ids.is_empty() {
+        "none".to_owned()
+    } else {
+        client_ids.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ")
+    };
+    Verdict::new(
+        Cause::AudienceNotInProvider,
+        confidence,
+        format!("The token's aud {} is not in the client-ID list of {provider_arn} (registered: {registered}).", quote(audience)),
+        format!(
+            "aws iam add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn {provider_arn} --client-id {audience}; or request the token with a registered audience (configure-aws-credentials: audience: sts.amazonaws.com)."
+        ),
+    )
+}
+
+fn duration_exceeded(requested: u64, role: &Role) -> Verdict {
+    Verdict::new(
+        Cause::SessionDurationExceeded,
+        Confidence::Certain,
+        format!(
+            "The job asked for a {requested}-second session, above role {}'s MaxSessionDuration of {} seconds.",
+            role.name, role.max_session_duration
+        ),
+        format!(
+            "Set role-duration-seconds to at most {} in the workflow, or raise the limit: aws iam update-role --role-name {} --max-session-duration {}",
+            role.max_session_duration,
+            role.name,
+            requested.min(43_200)
+        ),
+    )
+}
+
+/// Non-AccessDenied error codes, as reference/cloudtrail-events.md §2 lists them.
+fn from_error_code(code: &str, claims: &Claims, account: Option<&AccountSnapshot>, role: Option<&Role>) -> Verdict {
+    let message = claims.error_message.as_deref().unwrap_or("");
+    let confirmed = |seen: bool| if seen { Confidence::Certain } else { Confidence::Probable };
+    match code {
+        "InvalidIdentityToken" if message.contains("No OpenIDConnect provider found") => {
+            let provider = claims.provider.clone().or_else(|| {
+                let url = message.split("https://").nth(1)?.trim().trim_end_matches('.');
+                Provider::parse(url)
+            });
+            let account_id = claims.account_id.as_deref().unwrap_or("(the role's account)");
+            match provider {
+                Some(p) => {
+                    let confirmed = confirmed(account.is_some_and(|a| a.provider(&p.url).is_none()));
+                    provider_missing(&p, account_id, claims.audience.as_deref(), confirmed)
+                }
+                None => Verdict::new(
+                    Cause::OidcProviderMissing,
+                    Confidence::Probable,
+                    format!("STS found no IAM OIDC provider for the token's issuer in account {account_id}."),
+                    "Create the provider with aws iam create-open-id-connect-provider for the issuer URL the token carries.".to_owned(),
+                ),
+            }
+        }
+        "InvalidIdentityToken" if message.contains("Incorrect token audience") => {
+            let audience = claims.audience.as_deref().unwrap_or("(the token's aud)");
+            let registered = account.zip(claims.provider.as_ref()).and_then(|(a, p)| a.provider(&p.url));
+            let arn = claims.provider.as_ref().map(|p| p.principal().to_owned()).unwrap_or_default();
+            let client_ids = registered.map(|r| r.client_ids.clone()).unwrap_or_default();
+            audience_not_in_provider(audience, &arn, &client_ids, confirmed(registered.is_some()))
+        }
+        "InvalidIdentityToken" if message.contains("thumbprint") => {
+            let arn = claims.provider.as_ref().map(|p| p.principal().to_owned()).unwrap_or_default();
+            Verdict::new(
+                Cause::ThumbprintMismatch,
+                Confidence::Certain,
+                format!("The issuer's TLS certificate does not match the thumbprints registered on {arn}. AWS stopped using thumbprints for GitHub.com in July 2023, so this is a self-hosted or other issuer whose certificate changed."),
+                format!("aws iam update-open-id-connect-provider-thumbprint --open-id-connect-provider-arn {arn} --thumbprint-list <SHA-1 of the issuer's top intermediate CA certificate>"),
+            )
+        }
+        "InvalidIdentityToken"
+            if message.contains("verification key") || message.contains(".well-known/openid-configuration") =>
+        {
+            idp_unreachable(claims, Confidence::Certain)
+        }
+        "IDPCommunicationError" => idp_unreachable(claims, Confidence::Certain),
+        "InvalidIdentityToken" if message.contains("roles claim") => Verdict::new(
+            Cause::Unknown,
+            Confidence::Probable,
+            format!("The token carries an https://aws.amazon.com/roles claim that does not list {}.", role_text(claims)),
+            "Add the role's ARN to the roles claim the identity provider issues, or stop issuing the claim.".to_owned(),
+        ),
+        "ExpiredTokenException" | "ExpiredToken" => token_expired(message),
+        "ValidationError" if message.contains("DurationSeconds") => match role {
+            Some(role) if claims.duration_seconds.is_some() => {
+                duration_exceeded(claims.duration_seconds.unwrap_or_default(), role)
+            }
+            _ => Verdict::new(
+                Cause::SessionDurationExceeded,
+                Confidence::Probable,
+                format!(
+                    "The job asked for a {}-second session, above the role's MaxSessionDuration.",
+                    claims.duration_seconds.map_or("longer".to_owned(), |d| d.to_string())
+                ),
+                "Lower role-duration-seconds in the workflow, or raise the role's MaxSessionDuration (aws iam update-role --max-session-duration).".to_owned(),
+            ),
+        },
+        _ => Verdict::new(
+            Cause::Unknown,
+            Confidence::Probable,
+            format!("STS rejected the call with {code}: {}", quote(message)),
+            error_code_hint(code).map(str::to_owned),
+        ),
+    }
+}
+
+fn error_code_hint(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "ValidationError" => "A request parameter failed validation, e.g. a role-session-name outside [\\w+=,.@-]*.",
+        "PackedPolicyTooLarge" => "Shorten the session policy or the session tags.",
+        "RegionDisabledException" => "Activate STS in this region (IAM account settings), or call another region's endpoint.",
+        "MalformedPolicyDocument" => "Fix the inline session policy passed with the call.",
+        "IDPRejectedClaim" => "The identity provider rejected the token; request a fresh one.",
+        _ => return None,
+    })
+}
+
+fn idp_unreachable(claims: &Claims, confidence: Confidence) -> Verdict {
+    let issuer = claims.provider.as_ref().map_or("the issuer".to_owned(), |p| format!("https://{}", p.url));
+    Verdict::new(
+        Cause::IdpUnreachable,
+        confidence,
+        format!("STS could not fetch {issuer}/.well-known/openid-configuration or its signing keys in time (5 seconds)."),
+        format!("Usually transient: re-run the job. For a self-hosted issuer, {issuer}/.well-known/openid-configuration and its jwks_uri must be reachable from the internet."),
+    )
+}
+
+fn token_expired(message: &str) -> Verdict {
+    let numbers: Vec<i64> = message
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| s.len() >= 9)
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let late = match numbers.as_slice() {
+        [now, expiry, ..] if now > expiry => format!(" It was presented {} seconds after it expired.", now - expiry),
+        _ => String::new(),
+    };
+    Verdict::new(
+        Cause::TokenExpired,
+        Confidence::Certain,
+        format!("STS rejected the token as expired or too old.{late}"),
+        "Request the OIDC token right before the AWS call (a long step between them lets it expire); check the runner's clock, as IAM allows only 5 minutes of skew.".to_owned(),
+    )
+}
+
+/// Without the role: the most probable cause from the event alone.
+fn from_event_alone(claims: &Claims) -> Verdict {
+    let without = format!(
+        "Without the trust policy of {} (no account snapshot for account {}), this is the most probable cause from the event alone: ",
+        role_text(claims),
+        claims.account_id.as_deref().unwrap_or("unknown")
+    );
+    let check = format!(
+        "Compare the sub {} with the {}:sub values in the role's trust policy, or run again with --account for a certain answer.",
+        quote(claims.subject.as_deref().unwrap_or("")),
+        claims.provider.as_ref().map_or("<provider>", |p| p.url.as_str())
+    );
+    let guess = match &claims.parsed_subject {
+        Subject::GitHub(s) if s.format == GitHubFormat::Immutable => Some((
+            SubjectMismatch::ImmutableFormat,
+            "the sub uses GitHub's immutable owner@id/repo@id form, which name-based trust policies (repo:owner/repo:*) do not match.",
+        )),
+        Subject::GitHub(s) if s.format == GitHubFormat::Custom => Some((
+            SubjectMismatch::CustomTemplate,
+            "the sub follows a customised claim template, which default-shaped trust policies do not match.",
+        )),
+        Subject::GitHub(s) => match s.context {
+            GitHubContext::Environment(_) => Some((SubjectMismatch::Environment, "the job references an environment, so its sub carries environment:NAME instead of its branch; policies written for ref:refs/heads/… do not match it.")),
+            GitHubContext::PullRequest => Some((SubjectMismatch::PullRequest, "pull-request runs get :pull_request in their sub, which branch-pinned policies do not match.")),
+            GitHubContext::Tag(_) => Some((SubjectMismatch::Tag, "the job ran for a tag, which branch-pinned policies do not match.")),
+            GitHubContext::Branch(_) | GitHubContext::Ref(_) => Some((SubjectMismatch::Branch, "most denials are a sub condition that does not allow this branch or repository.")),
+            GitHubContext::Pattern(_) | GitHubContext::None => None,
+        },
+        _ => None,
+    };
+    let mut verdict = match (guess, &claims.subject) {
+        (Some((kind, why)), _) => {
+            let mut v = Verdict::new(Cause::SubjectMismatch, Confidence::Unknown, format!("{without}{why}"), check);
+            v.subject_mismatch = Some(kind);
+            v
+        }
+        (None, Some(_)) => {
+            let mut v = Verdict::new(
+                Cause::SubjectMismatch,
+                Confidence::Unknown,
+                format!("{without}most AccessDenied answers to web-identity calls are a sub condition that does not allow the token's subject."),
+                check,
+            );
+            v.subject_mismatch = Some(SubjectMismatch::Other);
+            v
+        }
+        (None, None) => Verdict::new(
+            Cause::Unknown,
+            Confidence::Unknown,
+            "The event shows neither the token's subject nor the role's trust policy.".to_owned(),
+            None,
+        ),
+    };
+    if claims.role_arn.is_none() {
+        verdict.explanation.push_str(" The event names no role.");
+    }
+    verdict
+}
+
+/// Why a trust policy denied, from the evaluation of every statement.
+fn judge_policy(claims: &Claims, provider: &Provider, role: &Role, policy: &PolicyDocument) -> Verdict {
+    let request = Request {
+        principal: provider.principal().to_owned(),
+        action: ASSUME_ROLE_WITH_WEB_IDENTITY.to_owned(),
+        context: request_context(claims),
+    };
+    let evaluation = evaluate(policy, &request);
+    let statements = &evaluation.statements;
+    let derived_used = |s: &StatementTrace| s.conditions.iter().any(|c| c.provenance == Some(Provenance::Derived));
+    let certain_unless_derived = |s: &StatementTrace| if derived_used(s) { Confidence::Probable } else { Confidence::Certain };
+
+    if let Some(deny) = statements.iter().find(|s| s.effect == "Deny" && s.matched == Tri::True) {
+        let mut verdict = Verdict::new(
+            Cause::ExplicitDeny,
+            certain_unless_derived(deny),
+            format!(
+                "Statement {}{} of role {} is a Deny that matches this request{}: an explicit Deny overrides every Allow.",
+                deny.index,
+                sid_text(deny),
+                role.name,
+                conditions_text(deny)
+            ),
+            format!(
+                "If {} should get in, narrow or remove the Deny in statement {}; otherwise the policy worked as intended.",
+                subject_text(claims),
+                deny.index
+            ),
+        );
+        verdict.failed_conditions = deny.conditions.iter().map(|c| failed(deny.index, c)).collect();
+        return verdict;
+    }
+
+    let allowing = statements.iter().find(|s| s.is_allow() && s.matched == Tri::True);
+    let uncertain_deny = statements.iter().find(|s| s.effect == "Deny" && s.matched == Tri::Unknown);
+    if let Some(allow) = allowing {
+        if let Some(deny) = uncertain_deny {
+            return unverifiable(deny, role, "may deny");
+        }
+        if !claims.session_tags.is_empty() {
+            let tag_request = Request { action: TAG_SESSION.to_owned(), ..request };
+            if evaluate(policy, &tag_request).decision != Decision::Allow {
+                let tags: Vec<&str> = claims.session_tags.keys().map(String::as_str).take(10).collect();
+                return Verdict::new(
+                    Cause::MissingTagSessionPermission,
+                    certain_unless_derived(allow),
+                    format!(
+                        "The request carries session tags ({}), so STS also needs sts:TagSession, which no Allow statement of role {} grants; statement {} allows everything else.",
+                        tags.join(", "),
+                        role.name,
+                        allow.index
+                    ),
+                    format!(
+                        "In statement {}, set \"Action\": [\"sts:AssumeRoleWithWebIdentity\", \"sts:TagSession\"].",
+                        allow.index
+                    ),
+                );
+            }
+        }
+        return Verdict::new(
+            Cause::DeniedOutsideTrustPolicy,
+            Confidence::Probable,
+            format!(
+                "Statement {} of role {}'s current trust policy allows this subject and audience, yet STS denied the call: a resource control policy (RCP) on STS denied it, or the trust policy was different when the call was made.",
+                allow.index, role.name
+            ),
+            format!(
+                "Look for an RCP attached to the account or its OUs that denies sts:AssumeRoleWithWebIdentity, and for UpdateAssumeRolePolicy calls on {} around {} in CloudTrail.",
+                role.name,
+                claims.event_time.as_deref().unwrap_or("the event's time")
+            ),
+        );
+    }
+
+    let allows: Vec<&StatementTrace> = statements.iter().filter(|s| s.is_allow()).collect();
+    if let Some(maybe) = allows.iter().find(|s| s.matched == Tri::Unknown) {
+        return unverifiable(maybe, role, "allows only if");
+    }
+    let federated: Vec<&StatementTrace> = allows.iter().copied().filter(|s| s.principal_matched).collect();
+    if federated.is_empty() {
+        let named: Vec<String> = policy
+            .statements
+            .iter()
+            .flat_map(|s| s.federated_principals().iter().map(|p| quote(p)))
+            .take(5)
+            .collect();
+        let target = allows.first().map_or(0, |s| s.index);
+        return Verdict::new(
+            Cause::PrincipalMismatch,
+            Confidence::Certain,
+            format!(
+                "No Allow statement of role {} names the token's provider {} in Principal.Federated{}.",
+                role.name,
+                provider.principal(),
+                if named.is_empty() { String::new() } else { format!("; the policy names {}", named.join(", ")) }
+            ),
+            format!("In statement {target}, set \"Principal\": {{\"Federated\": \"{}\"}}.", provider.principal()),
+        );
+    }
+    let acting: Vec<&StatementTrace> = federated.iter().copied().filter(|s| s.action_matched).collect();
+    if acting.is_empty() {
+        let statement = federated[0];
+        let actions = policy.statements[statement.index].action.clone().unwrap_or_default();
+        return Verdict::new(
+            Cause::ActionNotAllowed,
+            Confidence::Certain,
+            format!(
+                "Statement {} names the provider, but its Action {} does not allow sts:AssumeRoleWithWebIdentity{}.",
+                statement.index,
+                actions.iter().map(|a| quote(a)).collect::<Vec<_>>().join(", "),
+                if actions.iter().any(|a| a.eq_ignore_ascii_case("sts:AssumeRole")) {
+                    " (sts:AssumeRole is for IAM principals, not web identities)"
+                } else {
+                    ""
+                }
+            ),
+            format!("In statement {}, set \"Action\": \"sts:AssumeRoleWithWebIdentity\".", statement.index),
+        );
+    }
+    let nearest = acting
+        .iter()
+        .copied()
+        .min_by_key(|s| s.failed_conditions().count())
+        .unwrap_or(acting[0]);
+    conditions_verdict(claims, provider, nearest)
+}
+
+fn unverifiable(statement: &StatementTrace, role: &Role, verb: &str) -> Verdict {
+    let unknown: Vec<&ConditionTrace> = statement.conditions.iter().filter(|c| c.result == Tri::Unknown).collect();
+    let described: Vec<String> = unknown
+        .iter()
+        .map(|c| format!("{} {} {}", c.key, c.operator, list(&c.expected)))
+        .collect();
+    let mut verdict = Verdict::new(
+        Cause::UnverifiableCondition,
+        Confidence::Probable,
+        format!(
+            "Statement {}{} of role {} {verb} {}: claims CloudTrail does not record. Everything the event shows matches, so one of these is the likely reason.",
+            statement.index,
+            sid_text(statement),
+            role.name,
+            described.join(" and ")
+        ),
+        "Print the job's token claims (e.g. with github/actions-oidc-debugger) and compare them with these values; correct the condition or the workflow.".to_owned(),
+    );
+    verdict.failed_conditions = unknown.iter().map(|c| failed(statement.index, c)).collect();
+    verdict
+}
+
+/// The nearest Allow statement failed on conditions: say which and why.
+fn conditions_verdict(claims: &Claims, provider: &Provider, statement: &StatementTrace) -> Verdict {
+    #[derive(PartialEq, Eq, PartialOrd, Ord, Clone, Copy)]
+    enum Part {
+        Audience,
+        Subject,
+        DerivedClaim,
+        NotProvided,
+        Other,
+    }
+    let part_of = |c: &ConditionTrace| -> Part {
+        match split_claim_key(&c.key) {
+            Some((prefix, claim)) if prefix.eq_ignore_ascii_case(&provider.url) => match claim.to_ascii_lowercase().as_str() {
+                "aud" => Part::Audience,
+                "sub" => Part::Subject,
+                _ if c.provenance == Some(Provenance::Derived) => Part::DerivedClaim,
+                claim if !is_provided_claim(provider.kind, claim) => Part::NotProvided,
+                _ => Part::Other,
+            },
+            Some((_, claim)) if claim.eq_ignore_ascii_case("sub") || claim.eq_ignore_ascii_case("aud") => Part::NotProvided,
+            Some(_) => Part::NotProvided,
+            None => Part::Other,
+        }
+    };
+    let failing: Vec<&ConditionTrace> = statement.failed_conditions().collect();
+    let failed_conditions: Vec<FailedCondition> = failing.iter().map(|c| failed(statement.index, c)).collect();
+    let Some(first) = failing.iter().copied().min_by_key(|c| part_of(c)) else {
+        return Verdict::new(
+            Cause::Unknown,
+            Confidence::Unknown,
+            format!("Statement {} did not match, for no reason the evaluation can name.", statement.index),
+            None,
+        );
+    };
+    let mut verdict = match part_of(first) {
+        Part::Audience => {
+            let aud = claims.audience.as_deref().unwrap_or("");
+            Verdict::new(
+                Cause::AudienceMismatch,
+                Confidence::Certain,
+                format!(
+                    "Statement {} requires {} {} {}, but the token's aud is {}.",
+                    statement.index,
+                    first.key,
+                    first.operator,
+                    list(&first.expected),
+                    quote(aud)
+                ),
+                format!(
+                    "Request the token with audience {} (configure-aws-credentials: audience: {}), or add {} to the {} values in statement {}.",
+                    quote(first.expected.first().map_or("sts.amazonaws.com", String::as_str)),
+                    first.expected.first().map_or("sts.amazonaws.com", String::as_str),
+                    quote(aud),
+                    first.key,
+                    statement.index
+                ),
+            )
+        }
+        Part::Subject => {
+            let sub = claims.subject.as_deref().unwrap_or("");
+            let judged = mismatch::judge(
+                provider.kind,
+                &claims.parsed_subject,
+                sub,
+                Operator::parse(&first.operator),
+                &first.key,
+                &first.expected,
+                statement.index,
+            );
+            let mut v = Verdict::new(Cause::SubjectMismatch, Confidence::Certain, judged.explanation, judged.fix);
+            v.subject_mismatch = Some(judged.kind);
+            v
+        }
+        Part::DerivedClaim => {
+            let claim = split_claim_key(&first.key).map_or("", |(_, c)| c).to_ascii_lowercase();
+            let kind = match claim.as_str() {
+                "environment" => SubjectMismatch::Environment,
+                "ref" if claims.derived.ref_type.as_deref() == Some("tag") => SubjectMismatch::Tag,
+                "ref" => SubjectMismatch::Branch,
+                "repository" | "repository_id" | "repository_owner_id" => SubjectMismatch::Repository,
+                _ => SubjectMismatch::Other,
+            };
+            let actual = first.actual.as_ref().and_then(|a| a.first()).map_or(String::new(), |a| quote(a));
+            let mut v = Verdict::new(
+                Cause::SubjectMismatch,
+                Confidence::Probable,
+                format!(
+                    "Statement {} requires {} {} {}, but the job's {claim} is {actual} (read from its sub {}).",
+                    statement.index,
+                    first.key,
+                    first.operator,
+                    list(&first.expected),
+                    quote(claims.subject.as_deref().unwrap_or(""))
+                ),
+                format!("If this job should get in, add {actual} to the values of {} in statement {}.", first.key, statement.index),
+            );
+            v.subject_mismatch = Some(kind);
+            v
+        }
+        Part::NotProvided => Verdict::new(
+            Cause::UnverifiableCondition,
+            Confidence::Certain,
+            format!(
+                "Statement {} requires {} {} {}, but STS never sets {} for provider {}: the key is always missing, so this condition can never be true.",
+                statement.index,
+                first.key,
+                first.operator,
+                list(&first.expected),
+                first.key,
+                provider.url
+            ),
+            format!(
+                "Remove the condition on {} from statement {}, or use a key STS provides ({}:sub, {}:aud, or a provider-specific claim it evaluates).",
+                first.key, statement.index, provider.url, provider.url
+            ),
+        ),
+        Part::Other => Verdict::new(
+            Cause::Unknown,
+            Confidence::Probable,
+            format!(
+                "Statement {} requires {} {} {}, and the request's value {} does not satisfy it.",
+                statement.index,
+                first.key,
+                first.operator,
+                list(&first.expected),
+                first.actual.as_ref().map_or("(missing)".to_owned(), |a| list(a))
+            ),
+            format!("Check the condition on {} in statement {}.", first.key, statement.index),
+        ),
+    };
+    verdict.failed_conditions = failed_conditions;
+    verdict
+}
+
+fn failed(statement: usize, condition: &ConditionTrace) -> FailedCondition {
+    FailedCondition {
+        statement,
+        operator: condition.operator.clone(),
+        key: condition.key.clone(),
+        expected: condition.expected.clone(),
+        actual: match condition.actual.as_deref() {
+            None => Value::Null,
+            Some([one]) => Value::String(one.clone()),
+            Some(many) => Value::Array(many.iter().cloned().map(Value::String).collect()),
+        },
+        provenance: condition.provenance,
+    }
+}
+
+fn list(values: &[String]) -> String {
+    match values {
+        [one] => quote(one),
+        many => format!("[{}]", many.iter().take(5).map(|v| quote(v)).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+fn sid_text(statement: &StatementTrace) -> String {
+    statement.sid.as_deref().map_or(String::new(), |sid| format!(" ({})", quote(sid)))
+}
+
+fn conditions_text(statement: &StatementTrace) -> String {
+    let parts: Vec<String> = statement
+        .conditions
+        .iter()
+        .map(|c| format!("{} {} {}", c.key, c.operator, list(&c.expected)))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(" and "))
+    }
+}
+
+fn subject_text(claims: &Claims) -> String {
+    claims.subject.as_deref().map_or("the caller".to_owned(), quote)
+}
+
+fn role_text(claims: &Claims) -> String {
+    claims.role_arn.as_deref().map_or("the role".to_owned(), quote)
+}
+
+/// Levenshtein distance, for "did you mean" on role names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            current[j + 1] = (previous[j] + usize::from(ca != *cb)).min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("gha-deploy-prdo", "gha-deploy-prod"), 2);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("same", "same"), 0);
+    }
+
+    #[test]
+    fn cause_names_are_the_contract() {
+        for cause in Cause::ALL {
+            assert_eq!(serde_json::to_value(cause).unwrap(), cause.as_str());
+        }
+        for kind in SubjectMismatch::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+    }
+}

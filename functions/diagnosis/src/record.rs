@@ -1,0 +1,420 @@
+//! The CloudTrail record of `AssumeRoleWithWebIdentity`, and the shapes it arrives in.
+//!
+//! Our own model: `aws_lambda_events`' `AWSAPICall` drops `errorCode`, `errorMessage`,
+//! `readOnly` and `identityProvider`. Every field may be missing or null.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
+
+pub const EVENT_NAME: &str = "AssumeRoleWithWebIdentity";
+pub const DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudTrailRecord {
+    pub event_version: Option<String>,
+    pub user_identity: Option<UserIdentity>,
+    pub event_time: Option<String>,
+    pub event_source: Option<String>,
+    pub event_name: Option<String>,
+    pub aws_region: Option<String>,
+    #[serde(rename = "sourceIPAddress")]
+    pub source_ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub request_parameters: Option<RequestParameters>,
+    pub response_elements: Option<ResponseElements>,
+    pub additional_event_data: Option<AdditionalEventData>,
+    #[serde(rename = "requestID")]
+    pub request_id: Option<String>,
+    #[serde(rename = "eventID")]
+    pub event_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub read_only: Option<bool>,
+    pub resources: Option<Vec<Resource>>,
+    pub event_type: Option<String>,
+    pub recipient_account_id: Option<String>,
+    pub tls_details: Option<TlsDetails>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UserIdentity {
+    #[serde(rename = "type")]
+    pub identity_type: Option<String>,
+    pub principal_id: Option<String>,
+    pub user_name: Option<String>,
+    pub identity_provider: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestParameters {
+    pub role_arn: Option<String>,
+    pub role_session_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub duration_seconds: Option<u64>,
+    pub source_identity: Option<String>,
+    #[serde(default, deserialize_with = "lenient_tags")]
+    pub principal_tags: Option<BTreeMap<String, String>>,
+    pub transitive_tag_keys: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResponseElements {
+    pub subject_from_web_identity_token: Option<String>,
+    pub provider: Option<String>,
+    pub audience: Option<String>,
+    pub assumed_role_user: Option<AssumedRoleUser>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AssumedRoleUser {
+    pub assumed_role_id: Option<String>,
+    pub arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct AdditionalEventData {
+    #[serde(rename = "identityProviderConnectionVerificationMethod")]
+    pub verification_method: Option<String>,
+    #[serde(rename = "RequestDetails")]
+    pub request_details: Option<RequestDetails>,
+    #[serde(rename = "RoleAuthorizedByIdp", default, deserialize_with = "lenient_bool")]
+    pub role_authorized_by_idp: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestDetails {
+    pub aws_serving_region: Option<String>,
+    pub endpoint_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct Resource {
+    #[serde(rename = "accountId")]
+    pub account_id: Option<String>,
+    #[serde(rename = "type")]
+    pub resource_type: Option<String>,
+    #[serde(rename = "ARN")]
+    pub arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsDetails {
+    pub tls_version: Option<String>,
+    pub cipher_suite: Option<String>,
+    pub client_provided_host_header: Option<String>,
+}
+
+/// The EventBridge envelope around a CloudTrail record, as Lambda receives it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct Envelope {
+    pub version: Option<String>,
+    pub id: Option<String>,
+    #[serde(rename = "detail-type")]
+    pub detail_type: Option<String>,
+    pub source: Option<String>,
+    pub account: Option<String>,
+    pub time: Option<String>,
+    pub region: Option<String>,
+    pub detail: Option<CloudTrailRecord>,
+}
+
+/// One web-identity event: the record, and what its envelope said, if it had one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WebIdentityEvent {
+    pub record: CloudTrailRecord,
+    pub envelope_id: Option<String>,
+    pub envelope_account: Option<String>,
+    pub envelope_region: Option<String>,
+}
+
+impl CloudTrailRecord {
+    /// Whether this record is an `AssumeRoleWithWebIdentity` call. Trimmed copies that
+    /// lack `eventName` still count when the caller is a `WebIdentityUser`.
+    pub fn is_web_identity_call(&self) -> bool {
+        match self.event_name.as_deref() {
+            Some(name) => name == EVENT_NAME,
+            None => {
+                self.user_identity.as_ref().and_then(|u| u.identity_type.as_deref()) == Some("WebIdentityUser")
+            }
+        }
+    }
+}
+
+impl Envelope {
+    pub fn into_event(self) -> Option<WebIdentityEvent> {
+        let record = self.detail?;
+        Some(WebIdentityEvent {
+            record,
+            envelope_id: self.id,
+            envelope_account: self.account,
+            envelope_region: self.region,
+        })
+    }
+}
+
+/// What one record of an input turned out to be.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputItem {
+    Event(Box<WebIdentityEvent>),
+    /// A well-formed record of some other API call (CloudTrail log files hold many).
+    Skipped { event_name: Option<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("record {record} (line {line}): {message}")]
+pub struct InputError {
+    /// 1-based position of the record in the input.
+    pub record: usize,
+    /// 1-based line where the record starts.
+    pub line: usize,
+    pub message: String,
+}
+
+/// Top-level JSON value: an envelope, a bare record, a log file, or a list of any.
+#[derive(Deserialize)]
+struct Probe<'a> {
+    #[serde(borrow, rename = "Records")]
+    records: Option<Vec<&'a RawValue>>,
+    #[serde(borrow)]
+    detail: Option<&'a RawValue>,
+    #[serde(rename = "detail-type")]
+    detail_type: Option<serde::de::IgnoredAny>,
+}
+
+/// Reads every record in `input`: one JSON document (envelope, bare record, CloudTrail log
+/// file `{"Records": [...]}`, or an array), several concatenated, or JSON lines. A record
+/// that cannot be read yields an error and reading goes on with the next line that starts
+/// a new JSON value.
+pub fn read_input(input: &[u8]) -> Vec<Result<InputItem, InputError>> {
+    let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
+    let mut items = Vec::new();
+    let mut offset = 0usize;
+    let mut record = 0usize;
+    while offset < input.len() {
+        let rest = &input[offset..];
+        let mut stream = serde_json::Deserializer::from_slice(rest).into_iter::<&RawValue>();
+        loop {
+            let start = offset + skip_whitespace(&input[offset..]);
+            match stream.next() {
+                None => {
+                    offset = input.len();
+                    break;
+                }
+                Some(Ok(raw)) => {
+                    offset = start + raw.get().len();
+                    read_value(raw, &mut record, line_of(input, start), &mut items);
+                }
+                Some(Err(error)) => {
+                    record += 1;
+                    let line = line_of(input, start);
+                    items.push(Err(InputError { record, line, message: format!("not valid JSON: {error}") }));
+                    offset = next_value_start(input, start);
+                    break;
+                }
+            }
+        }
+    }
+    items
+}
+
+fn read_value(raw: &RawValue, record: &mut usize, line: usize, items: &mut Vec<Result<InputItem, InputError>>) {
+    let text = raw.get();
+    if text.starts_with('[') {
+        match serde_json::from_str::<Vec<&RawValue>>(text) {
+            Ok(elements) => elements.into_iter().for_each(|e| read_object(e, record, line, items)),
+            Err(error) => {
+                *record += 1;
+                items.push(Err(InputError { record: *record, line, message: error.to_string() }));
+            }
+        }
+    } else {
+        read_object(raw, record, line, items);
+    }
+}
+
+fn read_object(raw: &RawValue, record: &mut usize, line: usize, items: &mut Vec<Result<InputItem, InputError>>) {
+    let fail = |record: usize, message: String| Err(InputError { record, line, message });
+    let probe = match serde_json::from_str::<Probe>(raw.get()) {
+        Ok(probe) => probe,
+        Err(_) => {
+            *record += 1;
+            let kind = raw.get().chars().next().map_or("nothing", json_kind);
+            items.push(fail(*record, format!("expected a JSON object, found {kind}")));
+            return;
+        }
+    };
+    if let Some(records) = probe.records {
+        for raw_record in records {
+            *record += 1;
+            items.push(read_record(raw_record).map_err(|message| InputError { record: *record, line, message }));
+        }
+        return;
+    }
+    *record += 1;
+    let item = match (probe.detail, probe.detail_type) {
+        (Some(detail), _) => serde_json::from_str::<Envelope>(raw.get())
+            .map_err(|e| format!("EventBridge envelope: {e}"))
+            .and_then(|envelope| match envelope.detail {
+                Some(ref detail) if detail.is_web_identity_call() => {
+                    Ok(InputItem::Event(Box::new(envelope.into_event().unwrap_or_default())))
+                }
+                Some(detail) => Ok(InputItem::Skipped { event_name: detail.event_name }),
+                None => Err(format!("EventBridge envelope with detail {}", json_kind_of(detail))),
+            }),
+        (None, Some(_)) => Err("EventBridge envelope without detail".to_owned()),
+        (None, None) => read_record(raw),
+    };
+    items.push(item.map_err(|message| InputError { record: *record, line, message }));
+}
+
+fn read_record(raw: &RawValue) -> Result<InputItem, String> {
+    let record: CloudTrailRecord =
+        serde_json::from_str(raw.get()).map_err(|e| format!("CloudTrail record: {e}"))?;
+    if record.is_web_identity_call() {
+        Ok(InputItem::Event(Box::new(WebIdentityEvent { record, ..WebIdentityEvent::default() })))
+    } else {
+        Ok(InputItem::Skipped { event_name: record.event_name })
+    }
+}
+
+fn json_kind(first: char) -> &'static str {
+    match first {
+        '"' => "a string",
+        '[' => "an array",
+        't' | 'f' => "a boolean",
+        'n' => "null",
+        _ => "a number",
+    }
+}
+
+fn json_kind_of(raw: &RawValue) -> &'static str {
+    raw.get().chars().next().map_or("nothing", json_kind)
+}
+
+fn skip_whitespace(bytes: &[u8]) -> usize {
+    bytes.iter().take_while(|b| b.is_ascii_whitespace()).count()
+}
+
+fn line_of(input: &[u8], offset: usize) -> usize {
+    1 + input[..offset.min(input.len())].iter().filter(|&&b| b == b'\n').count()
+}
+
+/// After a syntax error: the next line that starts (at column 0) with `{` or `[`, so a bad
+/// JSON line is skipped alone and a broken pretty-printed document yields one error.
+fn next_value_start(input: &[u8], from: usize) -> usize {
+    let mut position = from;
+    while let Some(newline) = input[position..].iter().position(|&b| b == b'\n') {
+        position += newline + 1;
+        if matches!(input.get(position), Some(b'{') | Some(b'[')) {
+            return position;
+        }
+    }
+    input.len()
+}
+
+fn lenient_u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+fn lenient_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Bool(b) => Some(b),
+        serde_json::Value::String(s) => s.parse().ok(),
+        _ => None,
+    })
+}
+
+/// Session tags arrive as `{"key": "value"}`; keep string-like values, drop the rest.
+fn lenient_tags<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<BTreeMap<String, String>>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Object(map) => Some(
+            map.into_iter()
+                .filter_map(|(k, v)| match v {
+                    serde_json::Value::String(s) => Some((k, s)),
+                    serde_json::Value::Number(n) => Some((k, n.to_string())),
+                    serde_json::Value::Bool(b) => Some((k, b.to_string())),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(items: &[Result<InputItem, InputError>]) -> Vec<&WebIdentityEvent> {
+        items
+            .iter()
+            .filter_map(|i| match i {
+                Ok(InputItem::Event(e)) => Some(e.as_ref()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    const RECORD: &str = r#"{"eventName":"AssumeRoleWithWebIdentity","userIdentity":{"userName":"s"},"requestParameters":{"roleArn":null,"durationSeconds":"900"}}"#;
+
+    #[test]
+    fn reads_bare_record_envelope_log_file_and_array() {
+        let envelope = format!(r#"{{"id":"e1","detail-type":"{DETAIL_TYPE}","account":"1","detail":{RECORD}}}"#);
+        let log = format!(r#"{{"Records":[{RECORD},{{"eventName":"GetObject"}}]}}"#);
+        let array = format!("[{RECORD},{envelope}]");
+        for (input, expected_events) in [(RECORD.to_owned(), 1), (envelope.clone(), 1), (log, 1), (array, 2)] {
+            let items = read_input(input.as_bytes());
+            assert!(items.iter().all(Result::is_ok), "{input}: {items:?}");
+            assert_eq!(events(&items).len(), expected_events, "{input}");
+        }
+        let items = read_input(envelope.as_bytes());
+        let event = events(&items)[0];
+        assert_eq!(event.envelope_id.as_deref(), Some("e1"));
+        let params = event.record.request_parameters.as_ref().unwrap();
+        assert_eq!((params.role_arn.as_deref(), params.duration_seconds), (None, Some(900)));
+    }
+
+    #[test]
+    fn bad_json_line_is_one_error_and_reading_goes_on() {
+        let input = format!("{RECORD}\n{{\"eventName\": \"AssumeRoleWith\n{RECORD}\n");
+        let items = read_input(input.as_bytes());
+        assert_eq!(items.len(), 3, "{items:?}");
+        assert!(items[0].is_ok() && items[2].is_ok());
+        let error = items[1].as_ref().unwrap_err();
+        assert_eq!((error.record, error.line), (2, 2));
+    }
+
+    #[test]
+    fn broken_pretty_printed_document_is_one_error() {
+        let input = "{\n  \"eventName\": \"AssumeRoleWithWebIdentity\"\n  \"x\": 1,\n  \"y\": 2\n}\n";
+        let items = read_input(input.as_bytes());
+        assert_eq!(items.len(), 1);
+        assert!(items[0].is_err());
+    }
+
+    #[test]
+    fn foreign_and_odd_values() {
+        let items = read_input(br#"{"detail-type":"x","detail":{"eventName":"GetObject"}} 42 "s" {"detail-type":"y"}"#);
+        assert_eq!(items.len(), 4, "{items:?}");
+        assert_eq!(items[0], Ok(InputItem::Skipped { event_name: Some("GetObject".into()) }));
+        assert!(items[1..].iter().all(Result::is_err));
+        assert!(read_input(b"").is_empty());
+        assert!(read_input(b"  \n ").is_empty());
+    }
+}

@@ -1,0 +1,54 @@
+//! Untrusted text in human-readable messages: quoted, escaped, bounded.
+
+/// Longest run of untrusted characters a message repeats.
+pub const MAX_QUOTED_CHARS: usize = 200;
+
+/// `"value"` with control characters escaped and the middle cut past
+/// [`MAX_QUOTED_CHARS`], so a hostile subject can neither forge lines nor flood a message.
+pub fn quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len().min(MAX_QUOTED_CHARS) + 2);
+    out.push('"');
+    let count = value.chars().count();
+    let (head, tail) = if count > MAX_QUOTED_CHARS {
+        (MAX_QUOTED_CHARS - 20, 20)
+    } else {
+        (count, 0)
+    };
+    let push = |out: &mut String, c: char| match c {
+        '"' => out.push_str("\\\""),
+        '\\' => out.push_str("\\\\"),
+        c if c.is_control() || is_invisible(c) => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+        c => out.push(c),
+    };
+    for c in value.chars().take(head) {
+        push(&mut out, c);
+    }
+    if tail > 0 {
+        out.push('…');
+        for c in value.chars().skip(count - tail) {
+            push(&mut out, c);
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Characters that render as nothing or reorder text.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_bounds() {
+        assert_eq!(quote("repo:a/b"), "\"repo:a/b\"");
+        assert_eq!(quote("x \n\u{1b}[31m"), "\"x \\u{000a}\\u{001b}[31m\"");
+        assert_eq!(quote("a\"b"), "\"a\\\"b\"");
+        assert_eq!(quote("trailing\u{200B}"), "\"trailing\\u{200b}\"");
+        let long = "x".repeat(5000);
+        assert_eq!(quote(&long).chars().count(), MAX_QUOTED_CHARS + 3);
+    }
+}
