@@ -1,1 +1,78 @@
-fn main() {}
+//! `oidc-watch`: the oidc-monitor pipeline on your machine.
+//!
+//! 1. `diagnose` reads CloudTrail `AssumeRoleWithWebIdentity` events (EventBridge envelopes,
+//!    bare records, CloudTrail log files, JSON lines; plain or gzipped; files, directories
+//!    or stdin) and account snapshots, and prints each event's cause, failing condition
+//!    and fix.
+//! 2. `evaluate` evaluates one trust policy for one request with IAM semantics.
+//!
+//! Exit codes: 0 when every input was read, 1 when some record or file could not be read,
+//! 2 for bad arguments, snapshots, policies or requests.
+
+mod commands;
+mod input;
+mod render;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "oidc-watch", version, about = "Why could this CI job not assume its AWS role?")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Diagnose AssumeRoleWithWebIdentity CloudTrail events.
+    Diagnose {
+        /// Event files or directories (.json, .jsonl, .gz), or - for stdin.
+        #[arg(required = true, value_name = "EVENT")]
+        inputs: Vec<String>,
+        /// Account snapshot file, or a directory of them; repeatable. Each event uses the
+        /// snapshot of its own account.
+        #[arg(long = "account", value_name = "SNAPSHOT")]
+        accounts: Vec<PathBuf>,
+        /// Output format [default: text on a terminal, json otherwise].
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Never colour the text output (NO_COLOR is honoured too).
+        #[arg(long)]
+        no_color: bool,
+    },
+    /// Evaluate one trust policy for one request and print the decision per statement.
+    Evaluate {
+        /// The trust policy: JSON, or the URL-encoded JSON that `aws iam get-role` returns.
+        #[arg(long, value_name = "POLICY.json")]
+        policy: PathBuf,
+        /// {"principal": "<provider ARN>", "action": "...", "context": {"<key>": "v" | ["v"]}}
+        #[arg(long, value_name = "REQUEST.json")]
+        request: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Json,
+    Text,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Diagnose { inputs, accounts, format, no_color } => {
+            commands::diagnose(&inputs, &accounts, format, no_color)
+        }
+        Command::Evaluate { policy, request } => commands::evaluate(&policy, &request),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("oidc-watch: {error}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -265,7 +265,7 @@ mod tests {
         let ghes = Provider::parse("arn:aws:iam::1:oidc-provider/github.acme.internal/_services/token").unwrap();
         assert_eq!(ghes.kind, ProviderKind::GitHub);
         let google = Provider::parse("accounts.google.com").unwrap();
-        assert_eq!((google.arn, google.principal()), (None, "accounts.google.com"));
+        assert_eq!((google.arn.as_deref(), google.principal()), (None, "accounts.google.com"));
         assert_eq!(slug.arn_in("999"), "arn:aws:iam::999:oidc-provider/token.actions.githubusercontent.com/acme");
     }
 

@@ -333,6 +333,9 @@ fn condition_on_values(condition: &Condition, values: &[String], variables: bool
             any
         }
     };
+    // AWS: "If the key values in the request resolve to an empty data set (for example, an
+    // empty string), ... ForAllValues returns true, and ... ForAnyValue returns false."
+    let values = if op.set.is_some() && matches!(values, [only] if only.is_empty()) { &[][..] } else { values };
     let result = match op.set {
         Some(SetQualifier::ForAllValues) => values.iter().all(|v| per_value(v)),
         Some(SetQualifier::ForAnyValue) => values.iter().any(|v| per_value(v)),

@@ -75,11 +75,14 @@ pub fn request_context(claims: &Claims) -> Context {
     let recorded = Provenance::Recorded;
     if let Some(provider) = &claims.provider {
         let prefix = &provider.url;
-        if let Some(sub) = &claims.subject {
-            context.insert(&format!("{prefix}:sub"), vec![sub.clone()], recorded);
+        // A token always has `sub` and `aud`; when the record lacks one, it is unknown.
+        match &claims.subject {
+            Some(sub) => context.insert(&format!("{prefix}:sub"), vec![sub.clone()], recorded),
+            None => context.mark_unknown(&format!("{prefix}:sub")),
         }
-        if let Some(aud) = &claims.audience {
-            context.insert(&format!("{prefix}:aud"), vec![aud.clone()], recorded);
+        match &claims.audience {
+            Some(aud) => context.insert(&format!("{prefix}:aud"), vec![aud.clone()], recorded),
+            None => context.mark_unknown(&format!("{prefix}:aud")),
         }
         for (claim, value) in derived_claim_values(&claims.parsed_subject) {
             context.insert(&format!("{prefix}:{claim}"), vec![value], Provenance::Derived);

@@ -298,7 +298,11 @@ fn judge_github(
     }
 
     let describe = |c: &GitHubContext| match c {
+        GitHubContext::Branch(b) if b == "*" => "any branch".to_owned(),
+        GitHubContext::Branch(b) if pattern::has_wildcard(b) => format!("branches matching {}", quote(b)),
         GitHubContext::Branch(b) => format!("branch {}", quote(b)),
+        GitHubContext::Tag(t) if t == "*" => "any tag".to_owned(),
+        GitHubContext::Tag(t) if pattern::has_wildcard(t) => format!("tags matching {}", quote(t)),
         GitHubContext::Tag(t) => format!("tag {}", quote(t)),
         GitHubContext::Ref(r) => format!("ref {}", quote(r)),
         GitHubContext::PullRequest => "a pull_request run".to_owned(),

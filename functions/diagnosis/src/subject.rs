@@ -413,6 +413,9 @@ fn parse_github(sub: &str) -> Option<GitHubSubject> {
     } else {
         GitHubFormat::Default
     };
+    if format != GitHubFormat::Custom && repository_name.is_none() {
+        return None;
+    }
     Some(GitHubSubject { format, owner, owner_id, repository_name, repository_id, context, pairs })
 }
 

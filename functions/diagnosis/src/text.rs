@@ -33,6 +33,23 @@ pub fn quote(value: &str) -> String {
     out
 }
 
+/// `value` with control and invisible characters escaped, for printing to a terminal,
+/// where a hostile subject could otherwise move the cursor or forge output.
+pub fn escape_controls(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.chars().any(|c| c.is_control() || is_invisible(c)) {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        if c.is_control() || is_invisible(c) {
+            out.push_str(&format!("\\u{{{:04x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Characters that render as nothing or reorder text.
 pub fn is_invisible(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
@@ -50,5 +67,7 @@ mod tests {
         assert_eq!(quote("trailing\u{200B}"), "\"trailing\\u{200b}\"");
         let long = "x".repeat(5000);
         assert_eq!(quote(&long).chars().count(), MAX_QUOTED_CHARS + 3);
+        assert_eq!(escape_controls("ok"), "ok");
+        assert_eq!(escape_controls("a\u{1b}]0;x\u{7}"), "a\\u{001b}]0;x\\u{0007}");
     }
 }

@@ -1,0 +1,155 @@
+//! The two commands: the same pipeline as oidc-monitor, reading files instead of events.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use diagnosis::evaluate::{evaluate as evaluate_policy, Request};
+use diagnosis::policy::PolicyDocument;
+use diagnosis::{diagnose as diagnose_event, read_input, AccountSnapshot, Cause, InputItem};
+
+use crate::input::{expand, files_below, PathOrStdin};
+use crate::render::{Palette, Summary};
+use crate::Format;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("{path}: {message}")]
+    Snapshot { path: String, message: String },
+    #[error("{path}: {message}")]
+    Policy { path: String, message: String },
+    #[error("{path}: {message}")]
+    Request { path: String, message: String },
+    #[error("writing output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+pub fn diagnose(
+    inputs: &[String],
+    account_paths: &[PathBuf],
+    format: Option<Format>,
+    no_color: bool,
+) -> Result<ExitCode, CommandError> {
+    let (accounts, snapshot_files) = load_accounts(account_paths)?;
+    let stdout = std::io::stdout();
+    let terminal = stdout.is_terminal();
+    let format = format.unwrap_or(if terminal { Format::Text } else { Format::Json });
+    let palette = Palette::new(terminal && !no_color && std::env::var_os("NO_COLOR").is_none());
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut summary = Summary::default();
+
+    for source in expand(inputs) {
+        if let Ok(PathOrStdin::Path(path)) = &source {
+            if snapshot_files.iter().any(|f| same_file(f, path)) {
+                continue;
+            }
+        }
+        let input = match source.and_then(|s| s.read()) {
+            Ok(input) => input,
+            Err(error) => {
+                eprintln!("oidc-watch: {error}");
+                summary.unreadable += 1;
+                continue;
+            }
+        };
+        let before = (summary.failures + summary.successes, summary.unreadable);
+        for item in read_input(&input.bytes) {
+            match item {
+                Ok(InputItem::Event(event)) => {
+                    let account = event
+                        .record
+                        .recipient_account_id
+                        .as_ref()
+                        .or(event.envelope_account.as_ref())
+                        .and_then(|id| accounts.get(id));
+                    let diagnosis = diagnose_event(&event, account);
+                    summary.count(&diagnosis);
+                    match format {
+                        Format::Json => {
+                            serde_json::to_writer(&mut out, &diagnosis).map_err(std::io::Error::from)?;
+                            out.write_all(b"\n")?;
+                        }
+                        Format::Text => crate::render::write_text(&mut out, &diagnosis, &input.name, &palette)?,
+                    }
+                }
+                Ok(InputItem::Skipped { .. }) => summary.skipped += 1,
+                Err(error) => {
+                    eprintln!("oidc-watch: {}: {error}", input.name);
+                    summary.unreadable += 1;
+                }
+            }
+        }
+        if (summary.failures + summary.successes, summary.unreadable) == before {
+            eprintln!("oidc-watch: {}: no AssumeRoleWithWebIdentity events", input.name);
+        }
+    }
+    if format == Format::Text {
+        crate::render::write_summary(&mut out, &summary, &palette)?;
+    }
+    out.flush()?;
+    Ok(if summary.unreadable == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Snapshots by account id (several files for one account are merged), and their files.
+fn load_accounts(paths: &[PathBuf]) -> Result<(HashMap<String, AccountSnapshot>, Vec<PathBuf>), CommandError> {
+    let mut accounts: HashMap<String, AccountSnapshot> = HashMap::new();
+    let mut snapshot_files = Vec::new();
+    for path in paths {
+        let files = if path.is_dir() { files_below(path, &[".json"]) } else { vec![path.clone()] };
+        for file in files {
+            snapshot_files.push(file.clone());
+            let snapshot = read_snapshot(&file)?;
+            match accounts.get_mut(&snapshot.account_id) {
+                Some(existing) => {
+                    existing.roles.extend(snapshot.roles);
+                    existing.providers.extend(snapshot.providers);
+                }
+                None => {
+                    accounts.insert(snapshot.account_id.clone(), snapshot);
+                }
+            }
+        }
+    }
+    Ok((accounts, snapshot_files))
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+fn read_snapshot(path: &Path) -> Result<AccountSnapshot, CommandError> {
+    let fail = |message: String| CommandError::Snapshot { path: path.display().to_string(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    AccountSnapshot::from_json(&text).map_err(|e| fail(e.to_string()))
+}
+
+pub fn evaluate(policy_path: &Path, request_path: &Path) -> Result<ExitCode, CommandError> {
+    let policy_text = std::fs::read_to_string(policy_path).map_err(|e| CommandError::Policy {
+        path: policy_path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let policy = PolicyDocument::parse_str(&policy_text)
+        .map_err(|e| CommandError::Policy { path: policy_path.display().to_string(), message: e.to_string() })?;
+    let request_fail = |message: String| CommandError::Request { path: request_path.display().to_string(), message };
+    let request_text = std::fs::read_to_string(request_path).map_err(|e| request_fail(e.to_string()))?;
+    let request: Request = serde_json::from_str(&request_text).map_err(|e| request_fail(e.to_string()))?;
+    let evaluation = evaluate_policy(&policy, &request);
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, &evaluation).map_err(std::io::Error::from)?;
+    out.write_all(b"\n")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+impl Summary {
+    fn count(&mut self, diagnosis: &diagnosis::Diagnosis) {
+        if diagnosis.cause == Cause::None {
+            self.successes += 1;
+        } else {
+            self.failures += 1;
+        }
+    }
+}
