@@ -70,7 +70,9 @@ pub fn diagnose(
                             serde_json::to_writer(&mut out, &diagnosis).map_err(std::io::Error::from)?;
                             out.write_all(b"\n")?;
                         }
-                        Format::Text => crate::render::write_text(&mut out, &diagnosis, &input.name, &palette)?,
+                        Format::Text => {
+                            crate::render::write_text(&mut out, &diagnosis, &input.name, &palette)?
+                        }
                     }
                 }
                 Ok(InputItem::Skipped { .. }) => summary.skipped += 1,
@@ -88,15 +90,25 @@ pub fn diagnose(
         crate::render::write_summary(&mut out, &summary, &palette)?;
     }
     out.flush()?;
-    Ok(if summary.unreadable == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if summary.unreadable == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Snapshots by account id (several files for one account are merged), and their files.
-fn load_accounts(paths: &[PathBuf]) -> Result<(HashMap<String, AccountSnapshot>, Vec<PathBuf>), CommandError> {
+fn load_accounts(
+    paths: &[PathBuf],
+) -> Result<(HashMap<String, AccountSnapshot>, Vec<PathBuf>), CommandError> {
     let mut accounts: HashMap<String, AccountSnapshot> = HashMap::new();
     let mut snapshot_files = Vec::new();
     for path in paths {
-        let files = if path.is_dir() { files_below(path, &[".json"]) } else { vec![path.clone()] };
+        let files = if path.is_dir() {
+            files_below(path, &[".json"])
+        } else {
+            vec![path.clone()]
+        };
         for file in files {
             snapshot_files.push(file.clone());
             let snapshot = read_snapshot(&file)?;
@@ -122,7 +134,10 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 fn read_snapshot(path: &Path) -> Result<AccountSnapshot, CommandError> {
-    let fail = |message: String| CommandError::Snapshot { path: path.display().to_string(), message };
+    let fail = |message: String| CommandError::Snapshot {
+        path: path.display().to_string(),
+        message,
+    };
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
     AccountSnapshot::from_json(&text).map_err(|e| fail(e.to_string()))
 }
@@ -132,9 +147,14 @@ pub fn evaluate(policy_path: &Path, request_path: &Path) -> Result<ExitCode, Com
         path: policy_path.display().to_string(),
         message: e.to_string(),
     })?;
-    let policy = PolicyDocument::parse_str(&policy_text)
-        .map_err(|e| CommandError::Policy { path: policy_path.display().to_string(), message: e.to_string() })?;
-    let request_fail = |message: String| CommandError::Request { path: request_path.display().to_string(), message };
+    let policy = PolicyDocument::parse_str(&policy_text).map_err(|e| CommandError::Policy {
+        path: policy_path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let request_fail = |message: String| CommandError::Request {
+        path: request_path.display().to_string(),
+        message,
+    };
     let request_text = std::fs::read_to_string(request_path).map_err(|e| request_fail(e.to_string()))?;
     let request: Request = serde_json::from_str(&request_text).map_err(|e| request_fail(e.to_string()))?;
     let evaluation = evaluate_policy(&policy, &request);

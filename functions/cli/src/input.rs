@@ -33,7 +33,11 @@ pub fn expand(arguments: &[String]) -> Vec<Result<PathOrStdin, InputFileError>> 
         }
         let path = PathBuf::from(argument);
         if path.is_dir() {
-            out.extend(files_below(&path, EVENT_EXTENSIONS).into_iter().map(|p| Ok(PathOrStdin::Path(p))));
+            out.extend(
+                files_below(&path, EVENT_EXTENSIONS)
+                    .into_iter()
+                    .map(|p| Ok(PathOrStdin::Path(p))),
+            );
         } else {
             out.push(Ok(PathOrStdin::Path(path)));
         }
@@ -52,7 +56,10 @@ impl PathOrStdin {
             PathOrStdin::Stdin => ("<stdin>".to_owned(), Box::new(std::io::stdin().lock())),
             PathOrStdin::Path(path) => {
                 let name = path.display().to_string();
-                let file = std::fs::File::open(path).map_err(|source| InputFileError::Io { path: name.clone(), source })?;
+                let file = std::fs::File::open(path).map_err(|source| InputFileError::Io {
+                    path: name.clone(),
+                    source,
+                })?;
                 (name, Box::new(file))
             }
         };
@@ -61,12 +68,21 @@ impl PathOrStdin {
 }
 
 fn read_all(name: String, reader: Box<dyn Read>) -> Result<Input, InputFileError> {
-    let io = |source| InputFileError::Io { path: name.clone(), source };
+    let io = |source| InputFileError::Io {
+        path: name.clone(),
+        source,
+    };
     let mut bytes = Vec::new();
-    reader.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
+    reader
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut plain = Vec::new();
-        MultiGzDecoder::new(bytes.as_slice()).take(MAX_INPUT_BYTES + 1).read_to_end(&mut plain).map_err(io)?;
+        MultiGzDecoder::new(bytes.as_slice())
+            .take(MAX_INPUT_BYTES + 1)
+            .read_to_end(&mut plain)
+            .map_err(io)?;
         bytes = plain;
     }
     if bytes.len() as u64 > MAX_INPUT_BYTES {
@@ -80,7 +96,9 @@ pub fn files_below(dir: &Path, extensions: &[&str]) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(current) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&current) else { continue };
+        let Ok(entries) = std::fs::read_dir(&current) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();

@@ -19,7 +19,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "oidc-watch", version, about = "Why could this CI job not assume its AWS role?")]
+#[command(
+    name = "oidc-watch",
+    version,
+    about = "Why could this CI job not assume its AWS role?"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -63,9 +67,12 @@ pub enum Format {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Diagnose { inputs, accounts, format, no_color } => {
-            commands::diagnose(&inputs, &accounts, format, no_color)
-        }
+        Command::Diagnose {
+            inputs,
+            accounts,
+            format,
+            no_color,
+        } => commands::diagnose(&inputs, &accounts, format, no_color),
         Command::Evaluate { policy, request } => commands::evaluate(&policy, &request),
     };
     match result {

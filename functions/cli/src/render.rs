@@ -85,17 +85,32 @@ pub fn write_text(out: &mut impl Write, d: &Diagnosis, source: &str, palette: &P
     field(out, palette, "subject", &palette.bold(&clean(&d.subject)))?;
     field(out, palette, "audience", &clean(&d.audience))?;
     if let Some(run) = &d.github_run_id {
-        let repository = d.claims.repository.as_deref().map(escape_controls).unwrap_or_default();
+        let repository = d
+            .claims
+            .repository
+            .as_deref()
+            .map(escape_controls)
+            .unwrap_or_default();
         field(out, palette, "run", &format!("{run} ({repository})"))?;
     }
     field(out, palette, "why", &d.explanation)?;
     for failed in d.failed_conditions.iter().take(5) {
-        let expected: Vec<String> = failed.expected.iter().map(|v| format!("{:?}", escape_controls(v))).collect();
+        let expected: Vec<String> = failed
+            .expected
+            .iter()
+            .map(|v| format!("{:?}", escape_controls(v)))
+            .collect();
         field(
             out,
             palette,
             "expected",
-            &format!("statement {}: {} {} {}", failed.statement, escape_controls(&failed.key), failed.operator, expected.join(" | ")),
+            &format!(
+                "statement {}: {} {} {}",
+                failed.statement,
+                escape_controls(&failed.key),
+                failed.operator,
+                expected.join(" | ")
+            ),
         )?;
         let actual = match &failed.actual {
             serde_json::Value::Null => "(missing)".to_owned(),
@@ -114,11 +129,23 @@ pub fn write_text(out: &mut impl Write, d: &Diagnosis, source: &str, palette: &P
             out,
             palette,
             "finding",
-            &format!("{} {:?}: {}", palette.yellow(&severity), finding.code, finding.message),
+            &format!(
+                "{} {:?}: {}",
+                palette.yellow(&severity),
+                finding.code,
+                finding.message
+            ),
         )?;
     }
     if low > 0 {
-        field(out, palette, "finding", &palette.dim(&format!("{low} low-severity finding(s); --format json lists them")))?;
+        field(
+            out,
+            palette,
+            "finding",
+            &palette.dim(&format!(
+                "{low} low-severity finding(s); --format json lists them"
+            )),
+        )?;
     }
     writeln!(out)
 }
@@ -134,7 +161,10 @@ pub fn write_summary(out: &mut impl Write, summary: &Summary, palette: &Palette)
         line.push_str(&format!("; {} other CloudTrail events skipped", summary.skipped));
     }
     if summary.unreadable > 0 {
-        line.push_str(&format!("; {} records or files could not be read (see above)", summary.unreadable));
+        line.push_str(&format!(
+            "; {} records or files could not be read (see above)",
+            summary.unreadable
+        ));
     }
     writeln!(out, "{}", palette.dim(&line))
 }

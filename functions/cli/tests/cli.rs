@@ -36,15 +36,45 @@ fn json_lines(output: &Output) -> Vec<Value> {
 
 #[test]
 fn diagnoses_every_sample_with_the_snapshot_of_its_account() {
-    let output = oidc_watch(&["diagnose", "events/", "--account", "events/accounts/", "--format", "json"], None);
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = oidc_watch(
+        &[
+            "diagnose",
+            "events/",
+            "--account",
+            "events/accounts/",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let diagnoses = json_lines(&output);
     assert!(diagnoses.len() >= 40, "{}", diagnoses.len());
     for d in &diagnoses {
         for key in [
-            "event_id", "event_time", "account_id", "region", "outcome", "error_code", "role_arn", "provider",
-            "subject", "audience", "claims", "cause", "subject_mismatch", "confidence", "explanation", "fix",
-            "failed_conditions", "findings",
+            "event_id",
+            "event_time",
+            "account_id",
+            "region",
+            "outcome",
+            "error_code",
+            "role_arn",
+            "provider",
+            "subject",
+            "audience",
+            "claims",
+            "cause",
+            "subject_mismatch",
+            "confidence",
+            "explanation",
+            "fix",
+            "failed_conditions",
+            "findings",
         ] {
             assert!(d.get(key).is_some(), "{key} missing in {d}");
         }
@@ -54,12 +84,24 @@ fn diagnoses_every_sample_with_the_snapshot_of_its_account() {
         .iter()
         .find(|d| d["subject"] == "repo:acme/web-app:ref:refs/heads/feature/login-form")
         .expect("the feature-branch sample");
-    assert_eq!((branch["cause"].as_str(), branch["subject_mismatch"].as_str()), (Some("SubjectMismatch"), Some("Branch")));
+    assert_eq!(
+        (branch["cause"].as_str(), branch["subject_mismatch"].as_str()),
+        (Some("SubjectMismatch"), Some("Branch"))
+    );
     assert_eq!(branch["confidence"], "certain");
     assert_eq!(branch["claims"]["repository"], "acme/web-app");
-    assert_eq!(branch["failed_conditions"][0]["key"], "token.actions.githubusercontent.com:sub");
-    assert_eq!(branch["failed_conditions"][0]["actual"], "repo:acme/web-app:ref:refs/heads/feature/login-form");
-    assert!(branch["fix"].as_str().unwrap().contains("repo:acme/web-app:ref:refs/heads/feature/login-form"));
+    assert_eq!(
+        branch["failed_conditions"][0]["key"],
+        "token.actions.githubusercontent.com:sub"
+    );
+    assert_eq!(
+        branch["failed_conditions"][0]["actual"],
+        "repo:acme/web-app:ref:refs/heads/feature/login-form"
+    );
+    assert!(branch["fix"]
+        .as_str()
+        .unwrap()
+        .contains("repo:acme/web-app:ref:refs/heads/feature/login-form"));
 }
 
 #[test]
@@ -67,18 +109,34 @@ fn account_snapshots_can_be_named_one_by_one() {
     let event = "events/subject-mismatch/case/terraform-cloud-default-project-lowercase.json";
     let with = oidc_watch(
         &[
-            "diagnose", event, "--account", "events/accounts/111122223333-github-acme.json",
-            "--account", "events/accounts/777788889999-gitlab-tfc.json", "--format", "json",
+            "diagnose",
+            event,
+            "--account",
+            "events/accounts/111122223333-github-acme.json",
+            "--account",
+            "events/accounts/777788889999-gitlab-tfc.json",
+            "--format",
+            "json",
         ],
         None,
     );
     assert_eq!(json_lines(&with)[0]["subject_mismatch"], "Case");
     let wrong_account = oidc_watch(
-        &["diagnose", event, "--account", "events/accounts/111122223333-github-acme.json", "--format", "json"],
+        &[
+            "diagnose",
+            event,
+            "--account",
+            "events/accounts/111122223333-github-acme.json",
+            "--format",
+            "json",
+        ],
         None,
     );
     let d = &json_lines(&wrong_account)[0];
-    assert_eq!((d["evidence"].as_str(), d["confidence"].as_str()), (Some("event-only"), Some("unknown")));
+    assert_eq!(
+        (d["evidence"].as_str(), d["confidence"].as_str()),
+        (Some("event-only"), Some("unknown"))
+    );
 }
 
 #[test]
@@ -86,10 +144,20 @@ fn reads_stdin_gzip_and_cloudtrail_log_files() {
     let bytes = std::fs::read(repo().join("events/none/github-push-main-success.json")).unwrap();
     let output = oidc_watch(&["diagnose", "-"], Some(&bytes));
     assert_eq!(output.status.code(), Some(0));
-    assert_eq!(json_lines(&output)[0]["cause"], "None", "not a terminal: JSON by default");
+    assert_eq!(
+        json_lines(&output)[0]["cause"],
+        "None",
+        "not a terminal: JSON by default"
+    );
 
-    let plain = oidc_watch(&["diagnose", "events/replay/cloudtrail-log-file-mixed.json"], None);
-    let gzipped = oidc_watch(&["diagnose", "events/replay/cloudtrail-log-file-mixed.json.gz"], None);
+    let plain = oidc_watch(
+        &["diagnose", "events/replay/cloudtrail-log-file-mixed.json"],
+        None,
+    );
+    let gzipped = oidc_watch(
+        &["diagnose", "events/replay/cloudtrail-log-file-mixed.json.gz"],
+        None,
+    );
     assert_eq!(json_lines(&plain).len(), 3);
     assert_eq!(plain.stdout, gzipped.stdout);
 }
@@ -97,7 +165,12 @@ fn reads_stdin_gzip_and_cloudtrail_log_files() {
 #[test]
 fn a_malformed_record_is_reported_and_the_rest_go_on() {
     let output = oidc_watch(
-        &["diagnose", "tests/data/malformed/records-with-truncated-line.jsonl", "--account", "events/accounts"],
+        &[
+            "diagnose",
+            "tests/data/malformed/records-with-truncated-line.jsonl",
+            "--account",
+            "events/accounts",
+        ],
         None,
     );
     assert_eq!(output.status.code(), Some(1));
@@ -115,26 +188,52 @@ fn a_malformed_record_is_reported_and_the_rest_go_on() {
 #[test]
 fn text_output_names_cause_condition_and_fix_and_escapes_hostile_subjects() {
     let output = oidc_watch(
-        &["diagnose", "events/subject-mismatch/environment", "--account", "events/accounts", "--format", "text"],
+        &[
+            "diagnose",
+            "events/subject-mismatch/environment",
+            "--account",
+            "events/accounts",
+            "--format",
+            "text",
+        ],
         None,
     );
     let text = String::from_utf8_lossy(&output.stdout);
-    for expected in ["✗ SubjectMismatch (Environment)", "expected", "actual", "fix", "repo:acme/web-app:environment:production"] {
+    for expected in [
+        "✗ SubjectMismatch (Environment)",
+        "expected",
+        "actual",
+        "fix",
+        "repo:acme/web-app:environment:production",
+    ] {
         assert!(text.contains(expected), "{expected} missing from:\n{text}");
     }
-    assert!(!text.contains('\u{1b}'), "no colour when stdout is not a terminal");
+    assert!(
+        !text.contains('\u{1b}'),
+        "no colour when stdout is not a terminal"
+    );
 
     let hostile = r#"{"eventName":"AssumeRoleWithWebIdentity","errorCode":"AccessDenied","recipientAccountId":"111122223333",
         "userIdentity":{"type":"WebIdentityUser","userName":"repo:evil/x:ref:refs/heads/\u001b[2J\u001b]0;pwned\u0007\nOK  assumed",
         "identityProvider":"arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"},
         "requestParameters":{"roleArn":"arn:aws:iam::111122223333:role/gha-deploy-web-app"}}"#;
     let output = oidc_watch(
-        &["diagnose", "-", "--account", "events/accounts", "--format", "text"],
+        &[
+            "diagnose",
+            "-",
+            "--account",
+            "events/accounts",
+            "--format",
+            "text",
+        ],
         Some(hostile.as_bytes()),
     );
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{text}");
-    assert!(!text.lines().any(|l| l.starts_with("OK")), "a subject must not forge a line:\n{text}");
+    assert!(
+        !text.lines().any(|l| l.starts_with("OK")),
+        "a subject must not forge a line:\n{text}"
+    );
     assert!(text.contains("SubjectMismatch (Repository)"), "{text}");
 }
 
@@ -163,10 +262,21 @@ fn evaluate_prints_the_decision_and_every_statement() {
         )
         .unwrap();
         let output = oidc_watch(
-            &["evaluate", "--policy", policy.to_str().unwrap(), "--request", request.to_str().unwrap()],
+            &[
+                "evaluate",
+                "--policy",
+                policy.to_str().unwrap(),
+                "--request",
+                request.to_str().unwrap(),
+            ],
             None,
         );
-        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         serde_json::from_slice::<Value>(&output.stdout).unwrap()
     };
     let allowed = run("repo:acme/web:ref:refs/heads/main");
@@ -175,9 +285,21 @@ fn evaluate_prints_the_decision_and_every_statement() {
     assert_eq!(allowed["statements"][0]["matched"], true);
     assert_eq!(allowed["statements"][1]["conditions"][0]["result"], false);
     assert_eq!(run("repo:acme/web:pull_request")["decision"], "ExplicitDeny");
-    assert_eq!(run("repo:other/web:ref:refs/heads/main")["decision"], "ImplicitDeny");
+    assert_eq!(
+        run("repo:other/web:ref:refs/heads/main")["decision"],
+        "ImplicitDeny"
+    );
 
     std::fs::write(&request, "{}").unwrap();
-    let output = oidc_watch(&["evaluate", "--policy", policy.to_str().unwrap(), "--request", request.to_str().unwrap()], None);
+    let output = oidc_watch(
+        &[
+            "evaluate",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--request",
+            request.to_str().unwrap(),
+        ],
+        None,
+    );
     assert_eq!(output.status.code(), Some(2));
 }

@@ -8,7 +8,7 @@ use crate::claims::Provider;
 use crate::evaluate::ASSUME_ROLE_WITH_WEB_IDENTITY;
 use crate::keys::{is_provided_claim, split_claim_key};
 use crate::pattern;
-use crate::policy::{Effect, Principal, PolicyDocument, SetQualifier, Statement};
+use crate::policy::{Effect, PolicyDocument, Principal, SetQualifier, Statement};
 use crate::subject::ProviderKind;
 use crate::text::quote;
 
@@ -55,7 +55,9 @@ pub fn audit(policy: &PolicyDocument) -> Vec<Finding> {
             continue;
         }
         let providers: Vec<Provider> = match &statement.principal {
-            Some(Principal::Typed { federated, .. }) => federated.iter().filter_map(|f| Provider::parse(f)).collect(),
+            Some(Principal::Typed { federated, .. }) => {
+                federated.iter().filter_map(|f| Provider::parse(f)).collect()
+            }
             _ => Vec::new(),
         };
         for provider in &providers {
@@ -70,8 +72,12 @@ pub fn audit(policy: &PolicyDocument) -> Vec<Finding> {
 fn allows_web_identity(statement: &Statement) -> bool {
     let action = ASSUME_ROLE_WITH_WEB_IDENTITY.to_ascii_lowercase();
     match (&statement.action, &statement.not_action) {
-        (Some(actions), _) => actions.iter().any(|a| pattern::like(&a.to_ascii_lowercase(), &action)),
-        (None, Some(not)) => !not.iter().any(|a| pattern::like(&a.to_ascii_lowercase(), &action)),
+        (Some(actions), _) => actions
+            .iter()
+            .any(|a| pattern::like(&a.to_ascii_lowercase(), &action)),
+        (None, Some(not)) => !not
+            .iter()
+            .any(|a| pattern::like(&a.to_ascii_lowercase(), &action)),
         _ => false,
     }
 }
@@ -79,7 +85,12 @@ fn allows_web_identity(statement: &Statement) -> bool {
 fn audit_statement(index: usize, statement: &Statement, provider: &Provider, findings: &mut Vec<Finding>) {
     let url = &provider.url;
     let mut push = |code, severity, message: String| {
-        findings.push(Finding { code, severity, statement: index, message });
+        findings.push(Finding {
+            code,
+            severity,
+            statement: index,
+            message,
+        });
     };
     let claim_of = |key: &str| {
         split_claim_key(key)
@@ -107,12 +118,19 @@ fn audit_statement(index: usize, statement: &Statement, provider: &Provider, fin
                 push(
                     FindingCode::IfExistsOnClaim,
                     Severity::High,
-                    format!("{} uses {} on {}: it is true when the claim is missing. Drop IfExists.", statement_name(index), condition.operator_name, condition.key),
+                    format!(
+                        "{} uses {} on {}: it is true when the claim is missing. Drop IfExists.",
+                        statement_name(index),
+                        condition.operator_name,
+                        condition.key
+                    ),
                 );
             }
         }
         let strict = op.set.is_none() && !op.if_exists && op.base.is_strict_string_match();
-        if strict && (is_claim("sub") || (provider.kind == ProviderKind::GitHub && is_claim("job_workflow_ref"))) {
+        if strict
+            && (is_claim("sub") || (provider.kind == ProviderKind::GitHub && is_claim("job_workflow_ref")))
+        {
             strict_sub = true;
         }
         if is_claim("sub") && strict && provider.kind == ProviderKind::GitHub {
@@ -151,28 +169,52 @@ fn audit_statement(index: usize, statement: &Statement, provider: &Provider, fin
         }
     }
     if !strict_sub {
-        let severity = if provider.kind.is_shared() { Severity::High } else { Severity::Medium };
+        let severity = if provider.kind.is_shared() {
+            Severity::High
+        } else {
+            Severity::Medium
+        };
         push(
             FindingCode::NoSubjectCondition,
             severity,
-            format!("{} trusts {} with no StringEquals/StringLike condition on {url}:sub: {}.", statement_name(index), quote(url), if provider.kind.is_shared() { "any of the provider's users (any repository, project or workspace) can assume this role" } else { "every identity of this issuer can assume this role" }),
+            format!(
+                "{} trusts {} with no StringEquals/StringLike condition on {url}:sub: {}.",
+                statement_name(index),
+                quote(url),
+                if provider.kind.is_shared() {
+                    "any of the provider's users (any repository, project or workspace) can assume this role"
+                } else {
+                    "every identity of this issuer can assume this role"
+                }
+            ),
         );
     }
     if !has_aud {
         push(
             FindingCode::NoAudienceCondition,
             Severity::Low,
-            format!("{} has no condition on {url}:aud; only the provider's client-ID list limits the audience.", statement_name(index)),
+            format!(
+                "{} has no condition on {url}:aud; only the provider's client-ID list limits the audience.",
+                statement_name(index)
+            ),
         );
     }
 }
 
-fn audit_github_subjects(index: usize, values: &[String], push: &mut impl FnMut(FindingCode, Severity, String)) {
+fn audit_github_subjects(
+    index: usize,
+    values: &[String],
+    push: &mut impl FnMut(FindingCode, Severity, String),
+) {
     for value in values {
         let owner = value
             .strip_prefix("repo:")
             .map(|rest| rest.split(['/', ':']).next().unwrap_or(""))
-            .or_else(|| value.strip_prefix("repository_owner:").map(|rest| rest.split(':').next().unwrap_or("")));
+            .or_else(|| {
+                value
+                    .strip_prefix("repository_owner:")
+                    .map(|rest| rest.split(':').next().unwrap_or(""))
+            });
         match owner {
             Some(owner) if owner.is_empty() || pattern::has_wildcard(owner) => push(
                 FindingCode::OwnerWildcard,
@@ -231,15 +273,20 @@ mod tests {
 
     #[test]
     fn flags_what_lets_strangers_in() {
-        let found = codes(json!({"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}));
+        let found =
+            codes(json!({"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}));
         assert_eq!(found, [FindingCode::NoSubjectCondition]);
         for sub in ["repo:*", "*", "repo:ac*/web:*"] {
-            let found = codes(json!({"StringLike": {"token.actions.githubusercontent.com:sub": sub,
-                                                    "token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}));
+            let found = codes(
+                json!({"StringLike": {"token.actions.githubusercontent.com:sub": sub,
+                                                    "token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}),
+            );
             assert!(found.contains(&FindingCode::OwnerWildcard), "{sub}: {found:?}");
         }
-        let found = codes(json!({"ForAllValues:StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/*"},
-                                 "StringEqualsIfExists": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}));
+        let found = codes(
+            json!({"ForAllValues:StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/*"},
+                                 "StringEqualsIfExists": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}),
+        );
         assert!(found.contains(&FindingCode::ForAllValuesOnClaim));
         assert!(found.contains(&FindingCode::IfExistsOnClaim));
         assert!(found.contains(&FindingCode::NoSubjectCondition));

@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::audit::{self, Finding};
+use crate::audit::Finding;
 use crate::claims::{Claims, Outcome, Provider};
 use crate::evaluate::{
-    evaluate, ConditionTrace, Decision, Provenance, Request, StatementTrace, Tri, ASSUME_ROLE_WITH_WEB_IDENTITY,
-    TAG_SESSION,
+    evaluate, ConditionTrace, Decision, Provenance, Request, StatementTrace, Tri,
+    ASSUME_ROLE_WITH_WEB_IDENTITY, TAG_SESSION,
 };
-use crate::keys::{is_provided_claim, request_context, split_claim_key};
+use crate::keys::{is_provided_claim, request_context, split_claim_key, KeyFilter};
 use crate::mismatch::{self, SubjectMismatch};
 use crate::policy::{Operator, PolicyDocument};
 use crate::record::WebIdentityEvent;
@@ -158,8 +158,20 @@ struct Verdict {
 }
 
 impl Verdict {
-    fn new(cause: Cause, confidence: Confidence, explanation: String, fix: impl Into<Option<String>>) -> Self {
-        Verdict { cause, subject_mismatch: None, confidence, explanation, fix: fix.into(), failed_conditions: Vec::new() }
+    fn new(
+        cause: Cause,
+        confidence: Confidence,
+        explanation: String,
+        fix: impl Into<Option<String>>,
+    ) -> Self {
+        Verdict {
+            cause,
+            subject_mismatch: None,
+            confidence,
+            explanation,
+            fix: fix.into(),
+            failed_conditions: Vec::new(),
+        }
     }
 }
 
@@ -173,10 +185,7 @@ pub fn diagnose_claims(claims: &Claims, account: Option<&AccountSnapshot>) -> Di
     let account = account.filter(|a| claims.account_id.as_deref() == Some(a.account_id.as_str()));
     let role = account.and_then(|a| a.role(claims.role_name.as_deref()?));
     let verdict = classify(claims, account, role);
-    let findings = role
-        .and_then(|r| r.trust_policy.as_ref().ok())
-        .map(audit::audit)
-        .unwrap_or_default();
+    let findings = role.map(|r| r.findings.clone()).unwrap_or_default();
     Diagnosis {
         event_id: claims.event_id.clone(),
         event_time: claims.event_time.clone(),
@@ -199,7 +208,11 @@ pub fn diagnose_claims(claims: &Claims, account: Option<&AccountSnapshot>) -> Di
         fix: verdict.fix,
         failed_conditions: verdict.failed_conditions,
         findings,
-        evidence: if account.is_some() { "account-snapshot" } else { "event-only" },
+        evidence: if account.is_some() {
+            "account-snapshot"
+        } else {
+            "event-only"
+        },
         session_name: claims.session_name.clone(),
         duration_seconds: claims.duration_seconds,
         session_tags: claims.session_tags.clone(),
@@ -214,7 +227,11 @@ fn classify(claims: &Claims, account: Option<&AccountSnapshot>, role: Option<&Ro
         return Verdict::new(
             Cause::None,
             Confidence::Certain,
-            format!("The call succeeded: {} assumed {}.", subject_text(claims), role_text(claims)),
+            format!(
+                "The call succeeded: {} assumed {}.",
+                subject_text(claims),
+                role_text(claims)
+            ),
             None,
         );
     }
@@ -264,11 +281,20 @@ fn classify(claims: &Claims, account: Option<&AccountSnapshot>, role: Option<&Ro
     judge_policy(claims, provider, role, policy)
 }
 
+/// IAM role names are at most 64 characters; longer ones get no "did you mean".
+const MAX_ROLE_NAME: usize = 64;
+
 fn role_not_found(role_name: &str, account: &AccountSnapshot) -> Verdict {
     let nearest = account
         .roles
         .iter()
-        .map(|r| (edit_distance(&r.name.to_lowercase(), &role_name.to_lowercase()), &r.name))
+        .filter(|_| role_name.len() <= MAX_ROLE_NAME)
+        .map(|r| {
+            (
+                edit_distance(&r.name.to_lowercase(), &role_name.to_lowercase()),
+                &r.name,
+            )
+        })
         .filter(|(d, _)| *d <= 3)
         .min();
     let hint = match nearest {
@@ -293,7 +319,12 @@ fn role_not_found(role_name: &str, account: &AccountSnapshot) -> Verdict {
 fn check_provider(claims: &Claims, provider: &Provider, account: &AccountSnapshot) -> Option<Verdict> {
     provider.arn.as_ref()?;
     let Some(registered) = account.provider(&provider.url) else {
-        return Some(provider_missing(provider, &account.account_id, claims.audience.as_deref(), Confidence::Certain));
+        return Some(provider_missing(
+            provider,
+            &account.account_id,
+            claims.audience.as_deref(),
+            Confidence::Certain,
+        ));
     };
     let audience = claims.audience.as_deref()?;
     if registered.client_ids.iter().any(|c| c == audience) {
@@ -307,7 +338,12 @@ fn check_provider(claims: &Claims, provider: &Provider, account: &AccountSnapsho
     ))
 }
 
-fn provider_missing(provider: &Provider, account: &str, audience: Option<&str>, confidence: Confidence) -> Verdict {
+fn provider_missing(
+    provider: &Provider,
+    account: &str,
+    audience: Option<&str>,
+    confidence: Confidence,
+) -> Verdict {
     let slug_hint = match provider.url.strip_prefix("token.actions.githubusercontent.com/") {
         Some(slug) => format!(
             " The issuer carries the enterprise slug {}: the enterprise turned on GitHub's unique issuer URL, so the plain token.actions.githubusercontent.com provider no longer matches.",
@@ -318,7 +354,10 @@ fn provider_missing(provider: &Provider, account: &str, audience: Option<&str>, 
     Verdict::new(
         Cause::OidcProviderMissing,
         confidence,
-        format!("Account {account} has no IAM OIDC provider for the token's issuer https://{}.{slug_hint}", provider.url),
+        format!(
+            "Account {account} has no IAM OIDC provider for the token's issuer https://{}.{slug_hint}",
+            provider.url
+        ),
         format!(
             "aws iam create-open-id-connect-provider --url https://{} --client-id-list {}{}",
             provider.url,
@@ -335,7 +374,12 @@ fn provider_missing(provider: &Provider, account: &str, audience: Option<&str>, 
     )
 }
 
-fn audience_not_in_provider(audience: &str, provider_arn: &str, client_ids: &[String], confidence: Confidence) -> Verdict {
+fn audience_not_in_provider(
+    audience: &str,
+    provider_arn: &str,
+    client_ids: &[String],
+    confidence: Confidence,
+) -> Verdict {
     let registered = if client_ids.is_empty() {
         "none".to_owned()
     } else {
@@ -369,9 +413,20 @@ fn duration_exceeded(requested: u64, role: &Role) -> Verdict {
 }
 
 /// Non-AccessDenied error codes, as reference/cloudtrail-events.md §2 lists them.
-fn from_error_code(code: &str, claims: &Claims, account: Option<&AccountSnapshot>, role: Option<&Role>) -> Verdict {
+fn from_error_code(
+    code: &str,
+    claims: &Claims,
+    account: Option<&AccountSnapshot>,
+    role: Option<&Role>,
+) -> Verdict {
     let message = claims.error_message.as_deref().unwrap_or("");
-    let confirmed = |seen: bool| if seen { Confidence::Certain } else { Confidence::Probable };
+    let confirmed = |seen: bool| {
+        if seen {
+            Confidence::Certain
+        } else {
+            Confidence::Probable
+        }
+    };
     match code {
         "InvalidIdentityToken" if message.contains("No OpenIDConnect provider found") => {
             let provider = claims.provider.clone().or_else(|| {
@@ -446,9 +501,13 @@ fn from_error_code(code: &str, claims: &Claims, account: Option<&AccountSnapshot
 
 fn error_code_hint(code: &str) -> Option<&'static str> {
     Some(match code {
-        "ValidationError" => "A request parameter failed validation, e.g. a role-session-name outside [\\w+=,.@-]*.",
+        "ValidationError" => {
+            "A request parameter failed validation, e.g. a role-session-name outside [\\w+=,.@-]*."
+        }
         "PackedPolicyTooLarge" => "Shorten the session policy or the session tags.",
-        "RegionDisabledException" => "Activate STS in this region (IAM account settings), or call another region's endpoint.",
+        "RegionDisabledException" => {
+            "Activate STS in this region (IAM account settings), or call another region's endpoint."
+        }
         "MalformedPolicyDocument" => "Fix the inline session policy passed with the call.",
         "IDPRejectedClaim" => "The identity provider rejected the token; request a fresh one.",
         _ => return None,
@@ -456,7 +515,10 @@ fn error_code_hint(code: &str) -> Option<&'static str> {
 }
 
 fn idp_unreachable(claims: &Claims, confidence: Confidence) -> Verdict {
-    let issuer = claims.provider.as_ref().map_or("the issuer".to_owned(), |p| format!("https://{}", p.url));
+    let issuer = claims
+        .provider
+        .as_ref()
+        .map_or("the issuer".to_owned(), |p| format!("https://{}", p.url));
     Verdict::new(
         Cause::IdpUnreachable,
         confidence,
@@ -472,7 +534,9 @@ fn token_expired(message: &str) -> Verdict {
         .filter_map(|s| s.parse().ok())
         .collect();
     let late = match numbers.as_slice() {
-        [now, expiry, ..] if now > expiry => format!(" It was presented {} seconds after it expired.", now - expiry),
+        [now, expiry, ..] if now > expiry => {
+            format!(" It was presented {} seconds after it expired.", now - expiry)
+        }
         _ => String::new(),
     };
     Verdict::new(
@@ -515,7 +579,12 @@ fn from_event_alone(claims: &Claims) -> Verdict {
     };
     let mut verdict = match (guess, &claims.subject) {
         (Some((kind, why)), _) => {
-            let mut v = Verdict::new(Cause::SubjectMismatch, Confidence::Unknown, format!("{without}{why}"), check);
+            let mut v = Verdict::new(
+                Cause::SubjectMismatch,
+                Confidence::Unknown,
+                format!("{without}{why}"),
+                check,
+            );
             v.subject_mismatch = Some(kind);
             v
         }
@@ -547,14 +616,27 @@ fn judge_policy(claims: &Claims, provider: &Provider, role: &Role, policy: &Poli
     let request = Request {
         principal: provider.principal().to_owned(),
         action: ASSUME_ROLE_WITH_WEB_IDENTITY.to_owned(),
-        context: request_context(claims),
+        context: request_context(claims, &KeyFilter::of(policy)),
     };
     let evaluation = evaluate(policy, &request);
     let statements = &evaluation.statements;
-    let derived_used = |s: &StatementTrace| s.conditions.iter().any(|c| c.provenance == Some(Provenance::Derived));
-    let certain_unless_derived = |s: &StatementTrace| if derived_used(s) { Confidence::Probable } else { Confidence::Certain };
+    let derived_used = |s: &StatementTrace| {
+        s.conditions
+            .iter()
+            .any(|c| c.provenance == Some(Provenance::Derived))
+    };
+    let certain_unless_derived = |s: &StatementTrace| {
+        if derived_used(s) {
+            Confidence::Probable
+        } else {
+            Confidence::Certain
+        }
+    };
 
-    if let Some(deny) = statements.iter().find(|s| s.effect == "Deny" && s.matched == Tri::True) {
+    if let Some(deny) = statements
+        .iter()
+        .find(|s| s.effect == "Deny" && s.matched == Tri::True)
+    {
         let mut verdict = Verdict::new(
             Cause::ExplicitDeny,
             certain_unless_derived(deny),
@@ -576,13 +658,18 @@ fn judge_policy(claims: &Claims, provider: &Provider, role: &Role, policy: &Poli
     }
 
     let allowing = statements.iter().find(|s| s.is_allow() && s.matched == Tri::True);
-    let uncertain_deny = statements.iter().find(|s| s.effect == "Deny" && s.matched == Tri::Unknown);
+    let uncertain_deny = statements
+        .iter()
+        .find(|s| s.effect == "Deny" && s.matched == Tri::Unknown);
     if let Some(allow) = allowing {
         if let Some(deny) = uncertain_deny {
             return unverifiable(deny, role, "may deny");
         }
         if !claims.session_tags.is_empty() {
-            let tag_request = Request { action: TAG_SESSION.to_owned(), ..request };
+            let tag_request = Request {
+                action: TAG_SESSION.to_owned(),
+                ..request
+            };
             if evaluate(policy, &tag_request).decision != Decision::Allow {
                 let tags: Vec<&str> = claims.session_tags.keys().map(String::as_str).take(10).collect();
                 return Verdict::new(
@@ -636,15 +723,25 @@ fn judge_policy(claims: &Claims, provider: &Provider, role: &Role, policy: &Poli
                 "No Allow statement of role {} names the token's provider {} in Principal.Federated{}.",
                 role.name,
                 provider.principal(),
-                if named.is_empty() { String::new() } else { format!("; the policy names {}", named.join(", ")) }
+                if named.is_empty() {
+                    String::new()
+                } else {
+                    format!("; the policy names {}", named.join(", "))
+                }
             ),
-            format!("In statement {target}, set \"Principal\": {{\"Federated\": \"{}\"}}.", provider.principal()),
+            format!(
+                "In statement {target}, set \"Principal\": {{\"Federated\": \"{}\"}}.",
+                provider.principal()
+            ),
         );
     }
     let acting: Vec<&StatementTrace> = federated.iter().copied().filter(|s| s.action_matched).collect();
     if acting.is_empty() {
         let statement = federated[0];
-        let actions = policy.statements[statement.index].action.clone().unwrap_or_default();
+        let actions = policy.statements[statement.index]
+            .action
+            .clone()
+            .unwrap_or_default();
         return Verdict::new(
             Cause::ActionNotAllowed,
             Confidence::Certain,
@@ -670,7 +767,11 @@ fn judge_policy(claims: &Claims, provider: &Provider, role: &Role, policy: &Poli
 }
 
 fn unverifiable(statement: &StatementTrace, role: &Role, verb: &str) -> Verdict {
-    let unknown: Vec<&ConditionTrace> = statement.conditions.iter().filter(|c| c.result == Tri::Unknown).collect();
+    let unknown: Vec<&ConditionTrace> = statement
+        .conditions
+        .iter()
+        .filter(|c| c.result == Tri::Unknown)
+        .collect();
     let described: Vec<String> = unknown
         .iter()
         .map(|c| format!("{} {} {}", c.key, c.operator, list(&c.expected)))
@@ -703,25 +804,33 @@ fn conditions_verdict(claims: &Claims, provider: &Provider, statement: &Statemen
     }
     let part_of = |c: &ConditionTrace| -> Part {
         match split_claim_key(&c.key) {
-            Some((prefix, claim)) if prefix.eq_ignore_ascii_case(&provider.url) => match claim.to_ascii_lowercase().as_str() {
-                "aud" => Part::Audience,
-                "sub" => Part::Subject,
-                _ if c.provenance == Some(Provenance::Derived) => Part::DerivedClaim,
-                claim if !is_provided_claim(provider.kind, claim) => Part::NotProvided,
-                _ => Part::Other,
-            },
-            Some((_, claim)) if claim.eq_ignore_ascii_case("sub") || claim.eq_ignore_ascii_case("aud") => Part::NotProvided,
+            Some((prefix, claim)) if prefix.eq_ignore_ascii_case(&provider.url) => {
+                match claim.to_ascii_lowercase().as_str() {
+                    "aud" => Part::Audience,
+                    "sub" => Part::Subject,
+                    _ if c.provenance == Some(Provenance::Derived) => Part::DerivedClaim,
+                    claim if !is_provided_claim(provider.kind, claim) => Part::NotProvided,
+                    _ => Part::Other,
+                }
+            }
+            Some((_, claim)) if claim.eq_ignore_ascii_case("sub") || claim.eq_ignore_ascii_case("aud") => {
+                Part::NotProvided
+            }
             Some(_) => Part::NotProvided,
             None => Part::Other,
         }
     };
     let failing: Vec<&ConditionTrace> = statement.failed_conditions().collect();
-    let failed_conditions: Vec<FailedCondition> = failing.iter().map(|c| failed(statement.index, c)).collect();
+    let failed_conditions: Vec<FailedCondition> =
+        failing.iter().map(|c| failed(statement.index, c)).collect();
     let Some(first) = failing.iter().copied().min_by_key(|c| part_of(c)) else {
         return Verdict::new(
             Cause::Unknown,
             Confidence::Unknown,
-            format!("Statement {} did not match, for no reason the evaluation can name.", statement.index),
+            format!(
+                "Statement {} did not match, for no reason the evaluation can name.",
+                statement.index
+            ),
             None,
         );
     };
@@ -843,12 +952,22 @@ fn failed(statement: usize, condition: &ConditionTrace) -> FailedCondition {
 fn list(values: &[String]) -> String {
     match values {
         [one] => quote(one),
-        many => format!("[{}]", many.iter().take(5).map(|v| quote(v)).collect::<Vec<_>>().join(", ")),
+        many => format!(
+            "[{}]",
+            many.iter()
+                .take(5)
+                .map(|v| quote(v))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
 fn sid_text(statement: &StatementTrace) -> String {
-    statement.sid.as_deref().map_or(String::new(), |sid| format!(" ({})", quote(sid)))
+    statement
+        .sid
+        .as_deref()
+        .map_or(String::new(), |sid| format!(" ({})", quote(sid)))
 }
 
 fn conditions_text(statement: &StatementTrace) -> String {
@@ -879,7 +998,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut current = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            current[j + 1] = (previous[j] + usize::from(ca != *cb)).min(previous[j + 1] + 1).min(current[j] + 1);
+            current[j + 1] = (previous[j] + usize::from(ca != *cb))
+                .min(previous[j + 1] + 1)
+                .min(current[j] + 1);
         }
         previous = current;
     }

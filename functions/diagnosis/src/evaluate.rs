@@ -73,6 +73,8 @@ pub struct ContextValue {
 pub struct Context {
     entries: HashMap<String, ContextValue>,
     unknown: HashSet<String>,
+    /// Keys `<prefix><claim>` (lower case) whose value the evidence does not show.
+    unknown_claims: Option<(String, &'static [&'static str])>,
 }
 
 pub enum Lookup<'a> {
@@ -83,7 +85,19 @@ pub enum Lookup<'a> {
 
 impl Context {
     pub fn insert(&mut self, key: &str, values: Vec<String>, provenance: Provenance) {
-        self.entries.insert(key.to_ascii_lowercase(), ContextValue { values, provenance });
+        let key = if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            key.to_ascii_lowercase()
+        } else {
+            key.to_owned()
+        };
+        self.entries.insert(key, ContextValue { values, provenance });
+    }
+
+    pub fn with_capacity(capacity: usize) -> Self {
+        Context {
+            entries: HashMap::with_capacity(capacity),
+            ..Context::default()
+        }
     }
 
     /// Marks a key STS may have had but that the evidence does not show.
@@ -94,16 +108,25 @@ impl Context {
         }
     }
 
-    pub fn lookup(&self, key_lower: &str) -> Lookup<'_> {
-        match self.entries.get(key_lower) {
-            Some(value) => Lookup::Present(value),
-            None if self.unknown.contains(key_lower) => Lookup::Unknown,
-            None => Lookup::Absent,
-        }
+    /// Marks every `<prefix><claim>` as unknown unless a value is inserted for it.
+    pub fn mark_unknown_claims(&mut self, prefix: &str, claims: &'static [&'static str]) {
+        self.unknown_claims = Some((prefix.to_ascii_lowercase(), claims));
     }
 
-    pub fn is_known_unknown(&self, key: &str) -> bool {
-        self.unknown.contains(&key.to_ascii_lowercase())
+    pub fn lookup(&self, key_lower: &str) -> Lookup<'_> {
+        if let Some(value) = self.entries.get(key_lower) {
+            return Lookup::Present(value);
+        }
+        let unknown_claim = self.unknown_claims.as_ref().is_some_and(|(prefix, claims)| {
+            key_lower
+                .strip_prefix(prefix.as_str())
+                .is_some_and(|claim| claims.contains(&claim))
+        });
+        if unknown_claim || self.unknown.contains(key_lower) {
+            Lookup::Unknown
+        } else {
+            Lookup::Absent
+        }
     }
 }
 
@@ -205,7 +228,10 @@ pub fn evaluate(policy: &PolicyDocument, request: &Request) -> Evaluation {
 
 /// The decision taking every unknown condition as unmet.
 pub fn decide(statements: &[StatementTrace]) -> Decision {
-    if statements.iter().any(|s| !s.is_allow() && s.effect == "Deny" && s.matched == Tri::True) {
+    if statements
+        .iter()
+        .any(|s| !s.is_allow() && s.effect == "Deny" && s.matched == Tri::True)
+    {
         Decision::ExplicitDeny
     } else if statements.iter().any(|s| s.is_allow() && s.matched == Tri::True) {
         Decision::Allow
@@ -214,7 +240,12 @@ pub fn decide(statements: &[StatementTrace]) -> Decision {
     }
 }
 
-fn trace_statement(index: usize, statement: &Statement, variables: bool, request: &Request) -> StatementTrace {
+fn trace_statement(
+    index: usize,
+    statement: &Statement,
+    variables: bool,
+    request: &Request,
+) -> StatementTrace {
     let principal_matched = principal_matches(statement, &request.principal);
     let action_matched = action_matches(statement, &request.action);
     let conditions: Vec<ConditionTrace> = statement
@@ -228,9 +259,10 @@ fn trace_statement(index: usize, statement: &Statement, variables: bool, request
         Effect::Invalid(other) => other.clone(),
     };
     let applies = matches!(statement.effect, Effect::Allow | Effect::Deny);
-    let matched = conditions
-        .iter()
-        .fold(Tri::from_bool(applies && principal_matched && action_matched), |acc, c| acc.and(c.result));
+    let matched = conditions.iter().fold(
+        Tri::from_bool(applies && principal_matched && action_matched),
+        |acc, c| acc.and(c.result),
+    );
     StatementTrace {
         index,
         sid: statement.sid.clone(),
@@ -256,7 +288,11 @@ fn principal_matches(statement: &Statement, principal: &str) -> bool {
 
 fn action_matches(statement: &Statement, action: &str) -> bool {
     let action = action.to_ascii_lowercase();
-    let any = |patterns: &[String]| patterns.iter().any(|p| pattern::like(&p.to_ascii_lowercase(), &action));
+    let any = |patterns: &[String]| {
+        patterns
+            .iter()
+            .any(|p| pattern::like(&p.to_ascii_lowercase(), &action))
+    };
     match (&statement.action, &statement.not_action) {
         (Some(actions), _) => any(actions),
         (None, Some(not_actions)) => !any(not_actions),
@@ -266,7 +302,12 @@ fn action_matches(statement: &Statement, action: &str) -> bool {
 
 fn trace_condition(condition: &Condition, variables: bool, context: &Context) -> ConditionTrace {
     let (result, actual, provenance, note) = match context.lookup(&condition.key_lower) {
-        Lookup::Unknown => (Tri::Unknown, None, None, Some("the evidence does not show this key")),
+        Lookup::Unknown => (
+            Tri::Unknown,
+            None,
+            None,
+            Some("the evidence does not show this key"),
+        ),
         Lookup::Absent => (condition_on_absent_key(condition), None, None, None),
         Lookup::Present(value) => {
             let result = condition_on_values(condition, &value.values, variables, context);
@@ -326,7 +367,9 @@ fn condition_on_values(condition: &Condition, values: &[String], variables: bool
     // Per request value: a positive operator needs some policy value to match, a negated
     // one needs every policy value to differ (NOR).
     let per_value = |value: &str| {
-        let any = resolved.iter().any(|policy_value| base_match(op.base, policy_value, value));
+        let any = resolved
+            .iter()
+            .any(|policy_value| base_match(op.base, policy_value, value));
         if op.base.is_negated() {
             !any
         } else {
@@ -335,7 +378,11 @@ fn condition_on_values(condition: &Condition, values: &[String], variables: bool
     };
     // AWS: "If the key values in the request resolve to an empty data set (for example, an
     // empty string), ... ForAllValues returns true, and ... ForAnyValue returns false."
-    let values = if op.set.is_some() && matches!(values, [only] if only.is_empty()) { &[][..] } else { values };
+    let values = if op.set.is_some() && matches!(values, [only] if only.is_empty()) {
+        &[][..]
+    } else {
+        values
+    };
     let result = match op.set {
         Some(SetQualifier::ForAllValues) => values.iter().all(|v| per_value(v)),
         Some(SetQualifier::ForAnyValue) => values.iter().any(|v| per_value(v)),
@@ -348,7 +395,10 @@ fn condition_on_values(condition: &Condition, values: &[String], variables: bool
 fn is_arn(op: BaseOperator) -> bool {
     matches!(
         op,
-        BaseOperator::ArnEquals | BaseOperator::ArnLike | BaseOperator::ArnNotEquals | BaseOperator::ArnNotLike
+        BaseOperator::ArnEquals
+            | BaseOperator::ArnLike
+            | BaseOperator::ArnNotEquals
+            | BaseOperator::ArnNotLike
     )
 }
 
@@ -497,7 +547,11 @@ pub fn epoch_seconds(text: &str) -> Option<i64> {
     let time = time.trim_end_matches('Z');
     let time = time.split(['.', '+']).next()?;
     let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (hh, mm, ss) = (hms.next()??, hms.next().flatten().unwrap_or(0), hms.next().flatten().unwrap_or(0));
+    let (hh, mm, ss) = (
+        hms.next()??,
+        hms.next().flatten().unwrap_or(0),
+        hms.next().flatten().unwrap_or(0),
+    );
     // Days from the civil date (Howard Hinnant's algorithm).
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
@@ -535,7 +589,10 @@ fn arn_like(policy: &str, value: &str) -> bool {
     let value_parts: Vec<&str> = value.splitn(6, ':').collect();
     policy_parts.len() == 6
         && value_parts.len() == 6
-        && policy_parts.iter().zip(&value_parts).all(|(p, v)| pattern::like(p, v))
+        && policy_parts
+            .iter()
+            .zip(&value_parts)
+            .all(|(p, v)| pattern::like(p, v))
 }
 
 #[cfg(test)]
@@ -563,8 +620,14 @@ mod tests {
 
     #[test]
     fn arn_parts_match_separately() {
-        assert!(arn_like("arn:aws:iam::*:role/gha-*", "arn:aws:iam::123:role/gha-deploy"));
-        assert!(!arn_like("arn:aws:iam::*:role/gha-*", "arn:aws:iam::123:user/gha-x"));
+        assert!(arn_like(
+            "arn:aws:iam::*:role/gha-*",
+            "arn:aws:iam::123:role/gha-deploy"
+        ));
+        assert!(!arn_like(
+            "arn:aws:iam::*:role/gha-*",
+            "arn:aws:iam::123:user/gha-x"
+        ));
         assert!(!arn_like("arn:*", "arn:aws:iam::123:role/x"));
     }
 

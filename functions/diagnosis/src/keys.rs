@@ -3,15 +3,18 @@
 
 use crate::claims::Claims;
 use crate::evaluate::{Context, Provenance};
+use crate::policy::PolicyDocument;
 use crate::subject::{GitHubContext, ProviderKind, Subject};
 
-/// Claims of every OIDC provider (before the 2026 provider-specific keys).
-const STANDARD_CLAIMS: &[&str] = &["aud", "sub", "amr", "azp", "oaud"];
-
-/// Provider-specific claim keys STS has evaluated since February 2026.
-fn provider_claims(kind: ProviderKind) -> &'static [&'static str] {
+/// Claims STS evaluates that CloudTrail never records, lower case: the standard `amr`,
+/// `azp` and `oaud` of every OIDC provider, and the provider-specific keys STS has
+/// evaluated since February 2026. (`sub` and `aud` are recorded.)
+fn unrecorded_claims(kind: ProviderKind) -> &'static [&'static str] {
     match kind {
         ProviderKind::GitHub => &[
+            "amr",
+            "azp",
+            "oaud",
             "actor",
             "actor_id",
             "enterprise_id",
@@ -24,6 +27,9 @@ fn provider_claims(kind: ProviderKind) -> &'static [&'static str] {
             "workflow",
         ],
         ProviderKind::GitLab => &[
+            "amr",
+            "azp",
+            "oaud",
             "namespace_id",
             "pipeline_source",
             "project_id",
@@ -35,6 +41,9 @@ fn provider_claims(kind: ProviderKind) -> &'static [&'static str] {
             "user_login",
         ],
         ProviderKind::Buildkite => &[
+            "amr",
+            "azp",
+            "oaud",
             "build_branch",
             "cluster_id",
             "cluster_name",
@@ -43,19 +52,32 @@ fn provider_claims(kind: ProviderKind) -> &'static [&'static str] {
             "pipeline_id",
             "pipeline_slug",
         ],
-        ProviderKind::CircleCi => &["oidc.circleci.com/project-id"],
-        ProviderKind::Google => &["google/organization_number", "email", "email_verified", "hd"],
-        _ => &[],
+        ProviderKind::CircleCi => &["amr", "azp", "oaud", "oidc.circleci.com/project-id"],
+        ProviderKind::Google => &[
+            "amr",
+            "azp",
+            "oaud",
+            "google/organization_number",
+            "email",
+            "email_verified",
+            "hd",
+        ],
+        _ => &["amr", "azp", "oaud"],
     }
 }
 
 /// Global keys STS may evaluate in a trust policy but the record does not show.
-const UNSEEN_GLOBAL_KEYS: &[&str] = &["aws:sourcevpc", "aws:sourcevpce", "aws:vpcsourceip", "aws:referer"];
+const UNSEEN_GLOBAL_KEYS: &[&str] = &[
+    "aws:sourcevpc",
+    "aws:sourcevpce",
+    "aws:vpcsourceip",
+    "aws:referer",
+];
 
 /// Whether STS would put `claim` (the part after `<provider>:`) into the request context.
 pub fn is_provided_claim(kind: ProviderKind, claim: &str) -> bool {
     let claim = claim.to_ascii_lowercase();
-    STANDARD_CLAIMS.contains(&claim.as_str()) || provider_claims(kind).contains(&claim.as_str())
+    claim == "sub" || claim == "aud" || unrecorded_claims(kind).contains(&claim.as_str())
 }
 
 /// Splits a condition key into provider prefix and claim at the last `:`. Provider URLs
@@ -70,55 +92,114 @@ pub fn split_claim_key(key: &str) -> Option<(&str, &str)> {
 
 /// The request context STS evaluated, as far as the record shows it: recorded values,
 /// values derived from the `sub`, and the keys whose value cannot be known.
-pub fn request_context(claims: &Claims) -> Context {
-    let mut context = Context::default();
+/// The condition keys a policy names; a request context needs no others. A policy with
+/// `${...}` variables may read any key, so it wants them all.
+pub struct KeyFilter<'a> {
+    keys: Vec<&'a str>,
+    all: bool,
+}
+
+impl<'a> KeyFilter<'a> {
+    pub fn all() -> Self {
+        KeyFilter {
+            keys: Vec::new(),
+            all: true,
+        }
+    }
+
+    pub fn of(policy: &'a PolicyDocument) -> Self {
+        let conditions = policy.statements.iter().flat_map(|s| &s.conditions);
+        let all = conditions
+            .clone()
+            .any(|c| c.values.iter().any(|v| v.contains("${")));
+        KeyFilter {
+            keys: conditions.map(|c| c.key_lower.as_str()).collect(),
+            all,
+        }
+    }
+
+    pub fn wants(&self, key_lower: &str) -> bool {
+        self.all || self.keys.contains(&key_lower)
+    }
+
+    /// Whether `<prefix>:<claim>` is named, without building the key.
+    pub fn wants_claim(&self, prefix: &str, claim: &str) -> bool {
+        self.all
+            || self.keys.iter().any(|key| {
+                key.len() == prefix.len() + 1 + claim.len()
+                    && key
+                        .get(..prefix.len())
+                        .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+                    && key.get(prefix.len()..prefix.len() + 1) == Some(":")
+                    && key.get(prefix.len() + 1..) == Some(claim)
+            })
+    }
+}
+
+/// The request context STS evaluated, as far as the record shows it and `wanted` asks:
+/// recorded values, values derived from the `sub`, and the keys whose value cannot be known.
+pub fn request_context(claims: &Claims, wanted: &KeyFilter) -> Context {
+    let mut context = Context::with_capacity(8);
     let recorded = Provenance::Recorded;
+    let put = |context: &mut Context, key: &str, value: Option<&String>| {
+        if let Some(value) = value.filter(|_| wanted.wants(key)) {
+            context.insert(key, vec![value.clone()], recorded);
+        }
+    };
     if let Some(provider) = &claims.provider {
         let prefix = &provider.url;
         // A token always has `sub` and `aud`; when the record lacks one, it is unknown.
-        match &claims.subject {
-            Some(sub) => context.insert(&format!("{prefix}:sub"), vec![sub.clone()], recorded),
-            None => context.mark_unknown(&format!("{prefix}:sub")),
-        }
-        match &claims.audience {
-            Some(aud) => context.insert(&format!("{prefix}:aud"), vec![aud.clone()], recorded),
-            None => context.mark_unknown(&format!("{prefix}:aud")),
+        for (claim, value) in [("sub", &claims.subject), ("aud", &claims.audience)] {
+            if wanted.wants_claim(prefix, claim) {
+                let key = format!("{prefix}:{claim}");
+                match value {
+                    Some(value) => context.insert(&key, vec![value.clone()], recorded),
+                    None => context.mark_unknown(&key),
+                }
+            }
         }
         for (claim, value) in derived_claim_values(&claims.parsed_subject) {
-            context.insert(&format!("{prefix}:{claim}"), vec![value], Provenance::Derived);
+            if wanted.wants_claim(prefix, claim) {
+                context.insert(&format!("{prefix}:{claim}"), vec![value], Provenance::Derived);
+            }
         }
-        for claim in ["amr", "azp", "oaud"].iter().chain(provider_claims(provider.kind)) {
-            context.mark_unknown(&format!("{prefix}:{claim}"));
-        }
+        context.mark_unknown_claims(&format!("{prefix}:"), unrecorded_claims(provider.kind));
     }
-    if let Some(ip) = &claims.source_ip {
-        context.insert("aws:SourceIp", vec![ip.clone()], recorded);
+    put(&mut context, "aws:sourceip", claims.source_ip.as_ref());
+    put(&mut context, "aws:requestedregion", claims.region.as_ref());
+    put(&mut context, "sts:rolesessionname", claims.session_name.as_ref());
+    put(
+        &mut context,
+        "sts:sourceidentity",
+        claims.source_identity.as_ref(),
+    );
+    put(
+        &mut context,
+        "sts:durationseconds",
+        claims.duration_seconds.map(|d| d.to_string()).as_ref(),
+    );
+    put(&mut context, "aws:currenttime", claims.event_time.as_ref());
+    let epoch = claims
+        .event_time
+        .as_deref()
+        .and_then(crate::evaluate::epoch_seconds);
+    put(
+        &mut context,
+        "aws:epochtime",
+        epoch.map(|e| e.to_string()).as_ref(),
+    );
+    put(&mut context, "aws:securetransport", Some(&"true".to_owned()));
+    for (key, value) in &claims.session_tags {
+        let key = format!("aws:requesttag/{}", key.to_ascii_lowercase());
+        put(&mut context, &key, Some(value));
     }
-    if let Some(region) = &claims.region {
-        context.insert("aws:RequestedRegion", vec![region.clone()], recorded);
+    if !claims.session_tags.is_empty() && wanted.wants("aws:tagkeys") {
+        context.insert(
+            "aws:tagkeys",
+            claims.session_tags.keys().cloned().collect(),
+            recorded,
+        );
     }
-    if let Some(name) = &claims.session_name {
-        context.insert("sts:RoleSessionName", vec![name.clone()], recorded);
-    }
-    if let Some(identity) = &claims.source_identity {
-        context.insert("sts:SourceIdentity", vec![identity.clone()], recorded);
-    }
-    if let Some(duration) = claims.duration_seconds {
-        context.insert("sts:DurationSeconds", vec![duration.to_string()], recorded);
-    }
-    if !claims.session_tags.is_empty() {
-        for (key, value) in &claims.session_tags {
-            context.insert(&format!("aws:RequestTag/{key}"), vec![value.clone()], recorded);
-        }
-        context.insert("aws:TagKeys", claims.session_tags.keys().cloned().collect(), recorded);
-    }
-    if let Some(time) = &claims.event_time {
-        context.insert("aws:CurrentTime", vec![time.clone()], recorded);
-        if let Some(epoch) = crate::evaluate::epoch_seconds(time) {
-            context.insert("aws:EpochTime", vec![epoch.to_string()], recorded);
-        }
-    }
-    context.insert("aws:SecureTransport", vec!["true".to_owned()], recorded);
     for key in UNSEEN_GLOBAL_KEYS {
         context.mark_unknown(key);
     }

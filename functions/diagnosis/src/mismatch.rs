@@ -57,7 +57,9 @@ impl SubjectMismatch {
     /// Lower is nearer: a slip in an otherwise right value beats a different job.
     fn distance(self) -> u8 {
         match self {
-            SubjectMismatch::WildcardUnderStringEquals | SubjectMismatch::Whitespace | SubjectMismatch::Case => 0,
+            SubjectMismatch::WildcardUnderStringEquals
+            | SubjectMismatch::Whitespace
+            | SubjectMismatch::Case => 0,
             SubjectMismatch::ImmutableFormat => 1,
             SubjectMismatch::Branch
             | SubjectMismatch::Tag
@@ -93,12 +95,19 @@ pub fn judge(
     let verdicts = expected
         .iter()
         .map(|value| judge_value(kind, subject, sub, operator, key, value, statement));
-    verdicts.min_by_key(|v| v.kind.distance()).unwrap_or_else(|| MismatchVerdict {
-        kind: SubjectMismatch::Other,
-        nearest: String::new(),
-        explanation: format!("Statement {statement} has an empty list of values for {key}, so no subject matches."),
-        fix: format!("Add {} to the values of {key} in statement {statement}.", quote(sub)),
-    })
+    verdicts
+        .min_by_key(|v| v.kind.distance())
+        .unwrap_or_else(|| MismatchVerdict {
+            kind: SubjectMismatch::Other,
+            nearest: String::new(),
+            explanation: format!(
+                "Statement {statement} has an empty list of values for {key}, so no subject matches."
+            ),
+            fix: format!(
+                "Add {} to the values of {key} in statement {statement}.",
+                quote(sub)
+            ),
+        })
 }
 
 fn like_or_equal(operator: Operator, value: &str, sub: &str) -> bool {
@@ -136,8 +145,10 @@ fn judge_value(
     };
     let requires = format!("Statement {statement} requires {key} {op} {q_value}");
 
-    if matches!(operator.base, BaseOperator::StringEquals | BaseOperator::StringEqualsIgnoreCase)
-        && pattern::has_wildcard(value)
+    if matches!(
+        operator.base,
+        BaseOperator::StringEquals | BaseOperator::StringEqualsIgnoreCase
+    ) && pattern::has_wildcard(value)
         && pattern::like(value, sub)
     {
         return verdict(
@@ -194,8 +205,15 @@ fn operator_name(operator: Operator) -> &'static str {
 }
 
 fn add_value_fix(statement: usize, key: &str, op: &str, value: &str) -> String {
-    let op = if op == "StringEquals" || op == "StringLike" { op } else { "StringLike" };
-    format!("If this job should assume the role, add {} to the {op} values of {key} in statement {statement}.", quote(value))
+    let op = if op == "StringEquals" || op == "StringLike" {
+        op
+    } else {
+        "StringLike"
+    };
+    format!(
+        "If this job should assume the role, add {} to the {op} values of {key} in statement {statement}.",
+        quote(value)
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -292,7 +310,10 @@ fn judge_github(
         };
         return verdict(
             SubjectMismatch::Repository,
-            format!("{requires}, but the token comes from repository {}: {q_sub}.", quote(&repository)),
+            format!(
+                "{requires}, but the token comes from repository {}: {q_sub}.",
+                quote(&repository)
+            ),
             fix,
         );
     }
@@ -311,7 +332,9 @@ fn judge_github(
         GitHubContext::None => "no context".to_owned(),
     };
     let kind = match (&actual.context, &allowed.context) {
-        (GitHubContext::Environment(_), _) | (_, GitHubContext::Environment(_)) => SubjectMismatch::Environment,
+        (GitHubContext::Environment(_), _) | (_, GitHubContext::Environment(_)) => {
+            SubjectMismatch::Environment
+        }
         (GitHubContext::PullRequest, _) | (_, GitHubContext::PullRequest) => SubjectMismatch::PullRequest,
         (GitHubContext::Tag(_), _) | (_, GitHubContext::Tag(_)) => SubjectMismatch::Tag,
         (GitHubContext::Branch(_), GitHubContext::Branch(_)) => SubjectMismatch::Branch,
@@ -357,7 +380,11 @@ fn rewrite_repository(value: &str, allowed: &GitHubSubject, actual: &GitHubSubje
         _ => name.to_owned(),
     };
     let from = format!("{owner}/{repo}");
-    let to = format!("{}/{}", with_id(owner, &actual.owner_id), with_id(repo, &actual.repository_id));
+    let to = format!(
+        "{}/{}",
+        with_id(owner, &actual.owner_id),
+        with_id(repo, &actual.repository_id)
+    );
     value.replacen(&from, &to, 1)
 }
 
@@ -370,7 +397,10 @@ fn compare_generic(actual: &Subject, expected: &Subject) -> (SubjectMismatch, St
                 _ => false,
             };
             if differs("project_path") || differs("pipeline") || differs("organization") {
-                (SubjectMismatch::Repository, " (another project or pipeline)".to_owned())
+                (
+                    SubjectMismatch::Repository,
+                    " (another project or pipeline)".to_owned(),
+                )
             } else if differs("ref_type") || a.get("ref").is_some_and(|r| r.starts_with("refs/tags/")) {
                 (SubjectMismatch::Tag, " (a tag, not the allowed ref)".to_owned())
             } else if differs("ref") {
@@ -389,7 +419,10 @@ fn compare_generic(actual: &Subject, expected: &Subject) -> (SubjectMismatch, St
             if !pattern::like(&e.project_id, &a.project_id) {
                 (SubjectMismatch::Repository, " (another project)".to_owned())
             } else if a.vcs_origin.is_some() != e.vcs_origin.is_some() {
-                (SubjectMismatch::Other, " (v1 and v2 CircleCI tokens have different subjects)".to_owned())
+                (
+                    SubjectMismatch::Other,
+                    " (v1 and v2 CircleCI tokens have different subjects)".to_owned(),
+                )
             } else {
                 (SubjectMismatch::Branch, String::new())
             }

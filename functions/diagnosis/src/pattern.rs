@@ -149,7 +149,10 @@ mod tests {
     #[test]
     fn case_rewrite_keeps_wildcards() {
         assert_eq!(
-            with_case_of("repo:acme-labs/data-pipeline:*", "repo:Acme-Labs/Data-Pipeline:ref:refs/heads/main"),
+            with_case_of(
+                "repo:acme-labs/data-pipeline:*",
+                "repo:Acme-Labs/Data-Pipeline:ref:refs/heads/main"
+            ),
             Some("repo:Acme-Labs/Data-Pipeline:*".to_string())
         );
         assert_eq!(with_case_of("x", "y"), None);

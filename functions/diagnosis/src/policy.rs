@@ -212,7 +212,11 @@ impl Operator {
             Some(base) if base != "Null" => (base, true),
             _ => (rest, false),
         };
-        Operator { set, base: BaseOperator::from_name(rest), if_exists }
+        Operator {
+            set,
+            base: BaseOperator::from_name(rest),
+            if_exists,
+        }
     }
 }
 
@@ -262,7 +266,9 @@ impl PolicyDocument {
 
 impl Statement {
     fn from_value(index: usize, value: &Value) -> Result<Self, PolicyError> {
-        let object = value.as_object().ok_or(PolicyError::StatementNotAnObject(index))?;
+        let object = value
+            .as_object()
+            .ok_or(PolicyError::StatementNotAnObject(index))?;
         let fail = |message: String| PolicyError::Statement { index, message };
         let effect = match object.get("Effect").and_then(Value::as_str) {
             Some("Allow") => Effect::Allow,
@@ -270,10 +276,22 @@ impl Statement {
             Some(other) => Effect::Invalid(other.to_owned()),
             None => Effect::Invalid(String::new()),
         };
-        let principal = object.get("Principal").map(parse_principal).transpose().map_err(fail)?;
-        let not_principal = object.get("NotPrincipal").map(parse_principal).transpose().map_err(fail)?;
+        let principal = object
+            .get("Principal")
+            .map(parse_principal)
+            .transpose()
+            .map_err(fail)?;
+        let not_principal = object
+            .get("NotPrincipal")
+            .map(parse_principal)
+            .transpose()
+            .map_err(fail)?;
         let action = object.get("Action").map(string_list).transpose().map_err(fail)?;
-        let not_action = object.get("NotAction").map(string_list).transpose().map_err(fail)?;
+        let not_action = object
+            .get("NotAction")
+            .map(string_list)
+            .transpose()
+            .map_err(fail)?;
         let conditions = match object.get("Condition") {
             None | Some(Value::Null) => Vec::new(),
             Some(value) => parse_conditions(value).map_err(fail)?,
@@ -369,7 +387,10 @@ mod tests {
         let encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Principal%22%3A%7B%22Federated%22%3A%22arn%3Aaws%3Aiam%3A%3A1%3Aoidc-provider%2Fx%22%7D%2C%22Action%22%3A%22sts%3AAssumeRoleWithWebIdentity%22%7D%5D%7D";
         let policy = PolicyDocument::parse_str(encoded).unwrap();
         assert!(policy.variables_enabled());
-        assert_eq!(policy.statements[0].federated_principals(), ["arn:aws:iam::1:oidc-provider/x"]);
+        assert_eq!(
+            policy.statements[0].federated_principals(),
+            ["arn:aws:iam::1:oidc-provider/x"]
+        );
     }
 
     #[test]
@@ -398,8 +419,14 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_a_policy() {
-        assert_eq!(PolicyDocument::from_value(&json!([])), Err(PolicyError::NotAnObject));
-        assert_eq!(PolicyDocument::from_value(&json!({})), Err(PolicyError::NoStatement));
+        assert_eq!(
+            PolicyDocument::from_value(&json!([])),
+            Err(PolicyError::NotAnObject)
+        );
+        assert_eq!(
+            PolicyDocument::from_value(&json!({})),
+            Err(PolicyError::NoStatement)
+        );
         assert!(PolicyDocument::parse_str("%ZZ").is_err());
         assert!(matches!(
             PolicyDocument::from_value(&json!({"Statement": [{"Condition": {"StringEquals": 3}}]})),

@@ -144,7 +144,10 @@ impl CloudTrailRecord {
         match self.event_name.as_deref() {
             Some(name) => name == EVENT_NAME,
             None => {
-                self.user_identity.as_ref().and_then(|u| u.identity_type.as_deref()) == Some("WebIdentityUser")
+                self.user_identity
+                    .as_ref()
+                    .and_then(|u| u.identity_type.as_deref())
+                    == Some("WebIdentityUser")
             }
         }
     }
@@ -167,7 +170,9 @@ impl Envelope {
 pub enum InputItem {
     Event(Box<WebIdentityEvent>),
     /// A well-formed record of some other API call (CloudTrail log files hold many).
-    Skipped { event_name: Option<String> },
+    Skipped {
+        event_name: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -180,15 +185,18 @@ pub struct InputError {
     pub message: String,
 }
 
-/// Top-level JSON value: an envelope, a bare record, a log file, or a list of any.
+/// Top-level JSON object: an envelope, a CloudTrail log file, or (none of these fields) a
+/// bare record. One pass reads an envelope with its record.
 #[derive(Deserialize)]
-struct Probe<'a> {
+struct TopLevel<'a> {
     #[serde(borrow, rename = "Records")]
     records: Option<Vec<&'a RawValue>>,
-    #[serde(borrow)]
-    detail: Option<&'a RawValue>,
     #[serde(rename = "detail-type")]
     detail_type: Option<serde::de::IgnoredAny>,
+    id: Option<String>,
+    account: Option<String>,
+    region: Option<String>,
+    detail: Option<CloudTrailRecord>,
 }
 
 /// Reads every record in `input`: one JSON document (envelope, bare record, CloudTrail log
@@ -198,11 +206,27 @@ struct Probe<'a> {
 pub fn read_input(input: &[u8]) -> Vec<Result<InputItem, InputError>> {
     let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
     let mut items = Vec::new();
-    let mut offset = 0usize;
     let mut record = 0usize;
+    // One JSON object, as Lambda and most files hold: a single pass, no pre-scan.
+    let start = skip_whitespace(input);
+    if input.get(start) == Some(&b'{') {
+        if let (Ok(top), Ok(text)) = (
+            serde_json::from_slice::<TopLevel>(input),
+            std::str::from_utf8(&input[start..]),
+        ) {
+            read_top(
+                top,
+                text.trim_end(),
+                &mut record,
+                line_of(input, start),
+                &mut items,
+            );
+            return items;
+        }
+    }
+    let mut offset = 0usize;
     while offset < input.len() {
-        let rest = &input[offset..];
-        let mut stream = serde_json::Deserializer::from_slice(rest).into_iter::<&RawValue>();
+        let mut stream = serde_json::Deserializer::from_slice(&input[offset..]).into_iter::<&RawValue>();
         loop {
             let start = offset + skip_whitespace(&input[offset..]);
             match stream.next() {
@@ -212,12 +236,16 @@ pub fn read_input(input: &[u8]) -> Vec<Result<InputItem, InputError>> {
                 }
                 Some(Ok(raw)) => {
                     offset = start + raw.get().len();
-                    read_value(raw, &mut record, line_of(input, start), &mut items);
+                    read_value(raw.get(), &mut record, line_of(input, start), &mut items);
                 }
                 Some(Err(error)) => {
                     record += 1;
                     let line = line_of(input, start);
-                    items.push(Err(InputError { record, line, message: format!("not valid JSON: {error}") }));
+                    items.push(Err(InputError {
+                        record,
+                        line,
+                        message: format!("not valid JSON: {error}"),
+                    }));
                     offset = next_value_start(input, start);
                     break;
                 }
@@ -227,63 +255,104 @@ pub fn read_input(input: &[u8]) -> Vec<Result<InputItem, InputError>> {
     items
 }
 
-fn read_value(raw: &RawValue, record: &mut usize, line: usize, items: &mut Vec<Result<InputItem, InputError>>) {
-    let text = raw.get();
+type Items = Vec<Result<InputItem, InputError>>;
+
+fn read_value(text: &str, record: &mut usize, line: usize, items: &mut Items) {
     if text.starts_with('[') {
         match serde_json::from_str::<Vec<&RawValue>>(text) {
-            Ok(elements) => elements.into_iter().for_each(|e| read_object(e, record, line, items)),
+            Ok(elements) => elements
+                .into_iter()
+                .for_each(|e| read_object(e.get(), record, line, items)),
             Err(error) => {
                 *record += 1;
-                items.push(Err(InputError { record: *record, line, message: error.to_string() }));
+                items.push(Err(InputError {
+                    record: *record,
+                    line,
+                    message: error.to_string(),
+                }));
             }
         }
     } else {
-        read_object(raw, record, line, items);
+        read_object(text, record, line, items);
     }
 }
 
-fn read_object(raw: &RawValue, record: &mut usize, line: usize, items: &mut Vec<Result<InputItem, InputError>>) {
-    let fail = |record: usize, message: String| Err(InputError { record, line, message });
-    let probe = match serde_json::from_str::<Probe>(raw.get()) {
-        Ok(probe) => probe,
-        Err(_) => {
+fn read_object(text: &str, record: &mut usize, line: usize, items: &mut Items) {
+    if !text.starts_with('{') {
+        *record += 1;
+        let kind = text.chars().next().map_or("nothing", json_kind);
+        let message = format!("expected a JSON object, found {kind}");
+        items.push(Err(InputError {
+            record: *record,
+            line,
+            message,
+        }));
+        return;
+    }
+    match serde_json::from_str::<TopLevel>(text) {
+        Ok(top) => read_top(top, text, record, line, items),
+        Err(error) => {
             *record += 1;
-            let kind = raw.get().chars().next().map_or("nothing", json_kind);
-            items.push(fail(*record, format!("expected a JSON object, found {kind}")));
-            return;
+            let item = read_record(text)
+                .map_err(|_| format!("not a CloudTrail record or EventBridge envelope: {error}"));
+            items.push(item.map_err(|message| InputError {
+                record: *record,
+                line,
+                message,
+            }));
         }
-    };
-    if let Some(records) = probe.records {
+    }
+}
+
+/// `text` is the object `top` was read from, for a bare record's second read.
+fn read_top(top: TopLevel, text: &str, record: &mut usize, line: usize, items: &mut Items) {
+    if let Some(records) = top.records {
         for raw_record in records {
             *record += 1;
-            items.push(read_record(raw_record).map_err(|message| InputError { record: *record, line, message }));
+            let item = read_record(raw_record.get());
+            items.push(item.map_err(|message| InputError {
+                record: *record,
+                line,
+                message,
+            }));
         }
         return;
     }
     *record += 1;
-    let item = match (probe.detail, probe.detail_type) {
-        (Some(detail), _) => serde_json::from_str::<Envelope>(raw.get())
-            .map_err(|e| format!("EventBridge envelope: {e}"))
-            .and_then(|envelope| match envelope.detail {
-                Some(ref detail) if detail.is_web_identity_call() => {
-                    Ok(InputItem::Event(Box::new(envelope.into_event().unwrap_or_default())))
-                }
-                Some(detail) => Ok(InputItem::Skipped { event_name: detail.event_name }),
-                None => Err(format!("EventBridge envelope with detail {}", json_kind_of(detail))),
-            }),
+    let item = match (top.detail, top.detail_type) {
+        (Some(detail), _) if detail.is_web_identity_call() => {
+            Ok(InputItem::Event(Box::new(WebIdentityEvent {
+                record: detail,
+                envelope_id: top.id,
+                envelope_account: top.account,
+                envelope_region: top.region,
+            })))
+        }
+        (Some(detail), _) => Ok(InputItem::Skipped {
+            event_name: detail.event_name,
+        }),
         (None, Some(_)) => Err("EventBridge envelope without detail".to_owned()),
-        (None, None) => read_record(raw),
+        (None, None) => read_record(text),
     };
-    items.push(item.map_err(|message| InputError { record: *record, line, message }));
+    items.push(item.map_err(|message| InputError {
+        record: *record,
+        line,
+        message,
+    }));
 }
 
-fn read_record(raw: &RawValue) -> Result<InputItem, String> {
+fn read_record(text: &str) -> Result<InputItem, String> {
     let record: CloudTrailRecord =
-        serde_json::from_str(raw.get()).map_err(|e| format!("CloudTrail record: {e}"))?;
+        serde_json::from_str(text).map_err(|e| format!("CloudTrail record: {e}"))?;
     if record.is_web_identity_call() {
-        Ok(InputItem::Event(Box::new(WebIdentityEvent { record, ..WebIdentityEvent::default() })))
+        Ok(InputItem::Event(Box::new(WebIdentityEvent {
+            record,
+            ..WebIdentityEvent::default()
+        })))
     } else {
-        Ok(InputItem::Skipped { event_name: record.event_name })
+        Ok(InputItem::Skipped {
+            event_name: record.event_name,
+        })
     }
 }
 
@@ -297,16 +366,15 @@ fn json_kind(first: char) -> &'static str {
     }
 }
 
-fn json_kind_of(raw: &RawValue) -> &'static str {
-    raw.get().chars().next().map_or("nothing", json_kind)
-}
-
 fn skip_whitespace(bytes: &[u8]) -> usize {
     bytes.iter().take_while(|b| b.is_ascii_whitespace()).count()
 }
 
 fn line_of(input: &[u8], offset: usize) -> usize {
-    1 + input[..offset.min(input.len())].iter().filter(|&&b| b == b'\n').count()
+    1 + input[..offset.min(input.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
 }
 
 /// After a syntax error: the next line that starts (at column 0) with `{` or `[`, so a bad
@@ -375,10 +443,16 @@ mod tests {
 
     #[test]
     fn reads_bare_record_envelope_log_file_and_array() {
-        let envelope = format!(r#"{{"id":"e1","detail-type":"{DETAIL_TYPE}","account":"1","detail":{RECORD}}}"#);
+        let envelope =
+            format!(r#"{{"id":"e1","detail-type":"{DETAIL_TYPE}","account":"1","detail":{RECORD}}}"#);
         let log = format!(r#"{{"Records":[{RECORD},{{"eventName":"GetObject"}}]}}"#);
         let array = format!("[{RECORD},{envelope}]");
-        for (input, expected_events) in [(RECORD.to_owned(), 1), (envelope.clone(), 1), (log, 1), (array, 2)] {
+        for (input, expected_events) in [
+            (RECORD.to_owned(), 1),
+            (envelope.clone(), 1),
+            (log, 1),
+            (array, 2),
+        ] {
             let items = read_input(input.as_bytes());
             assert!(items.iter().all(Result::is_ok), "{input}: {items:?}");
             assert_eq!(events(&items).len(), expected_events, "{input}");
@@ -387,7 +461,10 @@ mod tests {
         let event = events(&items)[0];
         assert_eq!(event.envelope_id.as_deref(), Some("e1"));
         let params = event.record.request_parameters.as_ref().unwrap();
-        assert_eq!((params.role_arn.as_deref(), params.duration_seconds), (None, Some(900)));
+        assert_eq!(
+            (params.role_arn.as_deref(), params.duration_seconds),
+            (None, Some(900))
+        );
     }
 
     #[test]
@@ -410,9 +487,16 @@ mod tests {
 
     #[test]
     fn foreign_and_odd_values() {
-        let items = read_input(br#"{"detail-type":"x","detail":{"eventName":"GetObject"}} 42 "s" {"detail-type":"y"}"#);
+        let items = read_input(
+            br#"{"detail-type":"x","detail":{"eventName":"GetObject"}} 42 "s" {"detail-type":"y"}"#,
+        );
         assert_eq!(items.len(), 4, "{items:?}");
-        assert_eq!(items[0], Ok(InputItem::Skipped { event_name: Some("GetObject".into()) }));
+        assert_eq!(
+            items[0],
+            Ok(InputItem::Skipped {
+                event_name: Some("GetObject".into())
+            })
+        );
         assert!(items[1..].iter().all(Result::is_err));
         assert!(read_input(b"").is_empty());
         assert!(read_input(b"  \n ").is_empty());

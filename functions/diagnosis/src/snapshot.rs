@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::audit::{audit, Finding};
 use crate::claims::account_of_arn;
 use crate::policy::{PolicyDocument, PolicyError};
 
@@ -29,6 +30,26 @@ pub struct Role {
     pub max_session_duration: u64,
     /// A policy IAM would not store still lets every other role be diagnosed.
     pub trust_policy: Result<PolicyDocument, PolicyError>,
+    /// The audit of the trust policy: it depends on the role alone, so it is done once.
+    pub findings: Vec<Finding>,
+}
+
+impl Role {
+    pub fn new(
+        name: String,
+        arn: String,
+        max_session_duration: u64,
+        trust_policy: Result<PolicyDocument, PolicyError>,
+    ) -> Self {
+        let findings = trust_policy.as_ref().map(audit).unwrap_or_default();
+        Role {
+            name,
+            arn,
+            max_session_duration,
+            trust_policy,
+            findings,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -74,14 +95,13 @@ impl AccountSnapshot {
             .roles
             .into_iter()
             .chain(raw.role_detail_list)
-            .map(|r| Role {
-                trust_policy: match &r.assume_role_policy_document {
+            .map(|r| {
+                let trust_policy = match &r.assume_role_policy_document {
                     Some(document) => PolicyDocument::from_value(document),
                     None => Err(PolicyError::NoStatement),
-                },
-                name: r.role_name,
-                arn: r.arn,
-                max_session_duration: r.max_session_duration.unwrap_or(DEFAULT_MAX_SESSION_DURATION),
+                };
+                let max_session_duration = r.max_session_duration.unwrap_or(DEFAULT_MAX_SESSION_DURATION);
+                Role::new(r.role_name, r.arn, max_session_duration, trust_policy)
             })
             .collect();
         let providers: Vec<OidcProvider> = raw
@@ -102,7 +122,11 @@ impl AccountSnapshot {
             .or_else(|| roles.iter().find_map(|r| account_of_arn(&r.arn)))
             .or_else(|| providers.iter().find_map(|p| account_of_arn(p.arn.as_deref()?)))
             .ok_or(SnapshotError::NoAccount)?;
-        Ok(AccountSnapshot { account_id, roles, providers })
+        Ok(AccountSnapshot {
+            account_id,
+            roles,
+            providers,
+        })
     }
 
     /// Roles are looked up by name: IAM role names are unique per account and
@@ -133,7 +157,10 @@ mod tests {
         let role = snapshot.role("deploy").unwrap();
         assert_eq!(role.max_session_duration, 3600);
         assert!(role.trust_policy.as_ref().unwrap().statements.is_empty());
-        assert_eq!(snapshot.provider("gitlab.com").unwrap().client_ids, ["https://gitlab.com"]);
+        assert_eq!(
+            snapshot.provider("gitlab.com").unwrap().client_ids,
+            ["https://gitlab.com"]
+        );
     }
 
     #[test]
@@ -145,6 +172,9 @@ mod tests {
         .unwrap();
         assert_eq!(snapshot.account_id, "777");
         assert!(snapshot.role("x").unwrap().trust_policy.is_err());
-        assert!(matches!(AccountSnapshot::from_json("{}"), Err(SnapshotError::NoAccount)));
+        assert!(matches!(
+            AccountSnapshot::from_json("{}"),
+            Err(SnapshotError::NoAccount)
+        ));
     }
 }

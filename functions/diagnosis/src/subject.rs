@@ -52,7 +52,10 @@ impl ProviderKind {
     pub fn is_shared(self) -> bool {
         matches!(
             self,
-            ProviderKind::GitHub | ProviderKind::GitLab | ProviderKind::TerraformCloud | ProviderKind::Buildkite
+            ProviderKind::GitHub
+                | ProviderKind::GitLab
+                | ProviderKind::TerraformCloud
+                | ProviderKind::Buildkite
         )
     }
 }
@@ -62,7 +65,10 @@ impl ProviderKind {
 pub enum Subject {
     GitHub(GitHubSubject),
     GitLab(PairSubject),
-    Eks { namespace: String, service_account: String },
+    Eks {
+        namespace: String,
+        service_account: String,
+    },
     TerraformCloud(PairSubject),
     CircleCi(CircleCiSubject),
     Buildkite(PairSubject),
@@ -176,7 +182,9 @@ impl Subject {
                 parse_pairs(sub).map(|pairs| Subject::TerraformCloud(PairSubject { pairs }))
             }
             ProviderKind::CircleCi => parse_circleci(sub).map(Subject::CircleCi),
-            ProviderKind::Buildkite => parse_pairs(sub).map(|pairs| Subject::Buildkite(PairSubject { pairs })),
+            ProviderKind::Buildkite => {
+                parse_pairs(sub).map(|pairs| Subject::Buildkite(PairSubject { pairs }))
+            }
             _ => None,
         };
         parsed.unwrap_or(Subject::Opaque)
@@ -190,14 +198,20 @@ impl Subject {
                 DerivedClaims {
                     format: "gitlab",
                     repository: s.get("project_path").map(str::to_owned),
-                    owner: s.get("project_path").and_then(|p| p.split('/').next()).map(str::to_owned),
+                    owner: s
+                        .get("project_path")
+                        .and_then(|p| p.split('/').next())
+                        .map(str::to_owned),
                     git_ref: s.get("ref").map(str::to_owned),
                     ref_type,
                     environment: s.get("environment").map(str::to_owned),
                     ..DerivedClaims::default()
                 }
             }
-            Subject::Eks { namespace, service_account } => DerivedClaims {
+            Subject::Eks {
+                namespace,
+                service_account,
+            } => DerivedClaims {
                 format: "eks-service-account",
                 namespace: Some(namespace.clone()),
                 service_account: Some(service_account.clone()),
@@ -213,10 +227,17 @@ impl Subject {
                 ..DerivedClaims::default()
             },
             Subject::CircleCi(s) => DerivedClaims {
-                format: if s.vcs_origin.is_some() { "circleci-v2" } else { "circleci-v1" },
+                format: if s.vcs_origin.is_some() {
+                    "circleci-v2"
+                } else {
+                    "circleci-v1"
+                },
                 organization: Some(s.org_id.clone()),
                 project: Some(s.project_id.clone()),
-                repository: s.vcs_origin.as_deref().map(|o| o.splitn(2, '/').nth(1).unwrap_or(o).to_owned()),
+                repository: s
+                    .vcs_origin
+                    .as_deref()
+                    .map(|o| o.split_once('/').map_or(o, |(_, rest)| rest).to_owned()),
                 git_ref: s.vcs_ref.clone(),
                 ref_type: s.vcs_ref.as_deref().and_then(ref_type_of).map(str::to_owned),
                 ..DerivedClaims::default()
@@ -231,7 +252,10 @@ impl Subject {
                 commit: s.get("commit").map(str::to_owned),
                 ..DerivedClaims::default()
             },
-            Subject::Opaque => DerivedClaims { format: "opaque", ..DerivedClaims::default() },
+            Subject::Opaque => DerivedClaims {
+                format: "opaque",
+                ..DerivedClaims::default()
+            },
         }
     }
 
@@ -251,7 +275,11 @@ impl PairSubject {
 
 impl GitHubSubject {
     pub fn repository(&self) -> Option<String> {
-        Some(format!("{}/{}", self.owner.as_deref()?, self.repository_name.as_deref()?))
+        Some(format!(
+            "{}/{}",
+            self.owner.as_deref()?,
+            self.repository_name.as_deref()?
+        ))
     }
 
     /// The repository as it stands in the subject: `owner@id/repo@id` for immutable ones.
@@ -397,14 +425,26 @@ fn parse_github(sub: &str) -> Option<GitHubSubject> {
     let (owner, owner_id, repository_name, repository_id) = match repo_value.and_then(split_repository) {
         Some((o, oid, r, rid)) => (Some(o), oid, Some(r), rid),
         None => (
-            pairs.iter().find(|(k, _)| k == "repository_owner").map(|(_, v)| v.clone()),
-            pairs.iter().find(|(k, _)| k == "repository_owner_id").map(|(_, v)| v.clone()),
+            pairs
+                .iter()
+                .find(|(k, _)| k == "repository_owner")
+                .map(|(_, v)| v.clone()),
+            pairs
+                .iter()
+                .find(|(k, _)| k == "repository_owner_id")
+                .map(|(_, v)| v.clone()),
             None,
-            pairs.iter().find(|(k, _)| k == "repository_id").map(|(_, v)| v.clone()),
+            pairs
+                .iter()
+                .find(|(k, _)| k == "repository_id")
+                .map(|(_, v)| v.clone()),
         ),
     };
     let default_keys = pairs.first().is_some_and(|(k, _)| k == "repo")
-        && pairs.iter().skip(1).all(|(k, _)| matches!(k.as_str(), "ref" | "environment" | "pull_request"))
+        && pairs
+            .iter()
+            .skip(1)
+            .all(|(k, _)| matches!(k.as_str(), "ref" | "environment" | "pull_request"))
         && pairs.len() <= 2;
     let format = if !default_keys {
         GitHubFormat::Custom
@@ -416,21 +456,37 @@ fn parse_github(sub: &str) -> Option<GitHubSubject> {
     if format != GitHubFormat::Custom && repository_name.is_none() {
         return None;
     }
-    Some(GitHubSubject { format, owner, owner_id, repository_name, repository_id, context, pairs })
+    Some(GitHubSubject {
+        format,
+        owner,
+        owner_id,
+        repository_name,
+        repository_id,
+        context,
+        pairs,
+    })
 }
 
 fn parse_pairs(sub: &str) -> Option<Vec<(String, String)>> {
     let tokens: Vec<&str> = sub.split(':').collect();
-    if tokens.len() < 2 || tokens.len() % 2 != 0 {
+    if tokens.len() < 2 || !tokens.len().is_multiple_of(2) {
         return None;
     }
-    Some(tokens.chunks(2).map(|kv| (kv[0].to_owned(), kv[1].to_owned())).collect())
+    Some(
+        tokens
+            .chunks(2)
+            .map(|kv| (kv[0].to_owned(), kv[1].to_owned()))
+            .collect(),
+    )
 }
 
 fn parse_eks(sub: &str) -> Option<Subject> {
     let rest = sub.strip_prefix("system:serviceaccount:")?;
     let (namespace, service_account) = rest.split_once(':')?;
-    Some(Subject::Eks { namespace: namespace.to_owned(), service_account: service_account.to_owned() })
+    Some(Subject::Eks {
+        namespace: namespace.to_owned(),
+        service_account: service_account.to_owned(),
+    })
 }
 
 fn parse_circleci(sub: &str) -> Option<CircleCiSubject> {
@@ -469,42 +525,76 @@ mod tests {
     #[test]
     fn github_default_contexts() {
         let s = github("repo:Acme/web-app:ref:refs/heads/feat/x");
-        assert_eq!((s.format, s.repository().as_deref()), (GitHubFormat::Default, Some("Acme/web-app")));
+        assert_eq!(
+            (s.format, s.repository().as_deref()),
+            (GitHubFormat::Default, Some("Acme/web-app"))
+        );
         assert_eq!(s.context, GitHubContext::Branch("feat/x".into()));
-        assert_eq!(github("repo:o/r:ref:refs/tags/v1.2").context, GitHubContext::Tag("v1.2".into()));
-        assert_eq!(github("repo:o/r:pull_request").context, GitHubContext::PullRequest);
+        assert_eq!(
+            github("repo:o/r:ref:refs/tags/v1.2").context,
+            GitHubContext::Tag("v1.2".into())
+        );
+        assert_eq!(
+            github("repo:o/r:pull_request").context,
+            GitHubContext::PullRequest
+        );
         assert_eq!(
             github("repo:o/r:environment:Production%3AV1").context,
             GitHubContext::Environment("Production:V1".into())
         );
-        assert_eq!(github("repo:o/r:ref:refs/pull/7/merge").context, GitHubContext::Ref("refs/pull/7/merge".into()));
+        assert_eq!(
+            github("repo:o/r:ref:refs/pull/7/merge").context,
+            GitHubContext::Ref("refs/pull/7/merge".into())
+        );
     }
 
     #[test]
     fn github_immutable_subject() {
         let s = github("repo:octo-org@123456/octo-repo@456789:ref:refs/heads/main");
         assert_eq!(s.format, GitHubFormat::Immutable);
-        assert_eq!((s.owner_id.as_deref(), s.repository_id.as_deref()), (Some("123456"), Some("456789")));
+        assert_eq!(
+            (s.owner_id.as_deref(), s.repository_id.as_deref()),
+            (Some("123456"), Some("456789"))
+        );
         assert_eq!(s.repository().as_deref(), Some("octo-org/octo-repo"));
-        assert_eq!(s.repository_in_subject().as_deref(), Some("octo-org@123456/octo-repo@456789"));
+        assert_eq!(
+            s.repository_in_subject().as_deref(),
+            Some("octo-org@123456/octo-repo@456789")
+        );
     }
 
     #[test]
     fn github_custom_templates_in_any_order() {
         let s = github("repository_owner:monalisa:repository_visibility:private");
-        assert_eq!((s.format, s.owner.as_deref()), (GitHubFormat::Custom, Some("monalisa")));
+        assert_eq!(
+            (s.format, s.owner.as_deref()),
+            (GitHubFormat::Custom, Some("monalisa"))
+        );
         let s = github("repo:octo-org/octo-repo:environment:prod:job_workflow_ref:octo-org/octo-automation/.github/workflows/oidc.yml@refs/heads/main");
         assert_eq!(s.format, GitHubFormat::Custom);
         assert_eq!(s.context, GitHubContext::Environment("prod".into()));
-        assert_eq!(s.derived().job_workflow_ref.as_deref(), Some("octo-org/octo-automation/.github/workflows/oidc.yml@refs/heads/main"));
+        assert_eq!(
+            s.derived().job_workflow_ref.as_deref(),
+            Some("octo-org/octo-automation/.github/workflows/oidc.yml@refs/heads/main")
+        );
         let s = github("repository_owner_id:42:repository_id:7:environment:prod");
-        assert_eq!((s.owner_id.as_deref(), s.repository_id.as_deref()), (Some("42"), Some("7")));
+        assert_eq!(
+            (s.owner_id.as_deref(), s.repository_id.as_deref()),
+            (Some("42"), Some("7"))
+        );
     }
 
     #[test]
     fn other_providers() {
-        let gitlab = Subject::parse(ProviderKind::GitLab, "project_path:g/sub/p:ref_type:branch:ref:main").derived();
-        assert_eq!((gitlab.repository.as_deref(), gitlab.git_ref.as_deref()), (Some("g/sub/p"), Some("main")));
+        let gitlab = Subject::parse(
+            ProviderKind::GitLab,
+            "project_path:g/sub/p:ref_type:branch:ref:main",
+        )
+        .derived();
+        assert_eq!(
+            (gitlab.repository.as_deref(), gitlab.git_ref.as_deref()),
+            (Some("g/sub/p"), Some("main"))
+        );
         let eks = Subject::parse(ProviderKind::Eks, "system:serviceaccount:argo:runner").derived();
         assert_eq!(eks.service_account.as_deref(), Some("runner"));
         let tfc = Subject::parse(
@@ -512,20 +602,32 @@ mod tests {
             "organization:acme:project:Default Project:workspace:net:run_phase:apply",
         )
         .derived();
-        assert_eq!((tfc.format, tfc.project.as_deref()), ("terraform-cloud", Some("Default Project")));
+        assert_eq!(
+            (tfc.format, tfc.project.as_deref()),
+            ("terraform-cloud", Some("Default Project"))
+        );
         let v2 = Subject::parse(
             ProviderKind::CircleCi,
             "org/o1/project/p1/user/u1/vcs-origin/github.com/acme/web/vcs-ref/refs/heads/main",
         )
         .derived();
-        assert_eq!((v2.format, v2.repository.as_deref(), v2.ref_type.as_deref()), ("circleci-v2", Some("acme/web"), Some("branch")));
+        assert_eq!(
+            (v2.format, v2.repository.as_deref(), v2.ref_type.as_deref()),
+            ("circleci-v2", Some("acme/web"), Some("branch"))
+        );
         let bk = Subject::parse(
             ProviderKind::Buildkite,
             "organization:acme:pipeline:deploy:ref:refs/tags/v1:commit:abc:step:",
         )
         .derived();
-        assert_eq!((bk.pipeline.as_deref(), bk.ref_type.as_deref()), (Some("deploy"), Some("tag")));
-        assert_eq!(Subject::parse(ProviderKind::Bitbucket, "{a}:{b}"), Subject::Opaque);
+        assert_eq!(
+            (bk.pipeline.as_deref(), bk.ref_type.as_deref()),
+            (Some("deploy"), Some("tag"))
+        );
+        assert_eq!(
+            Subject::parse(ProviderKind::Bitbucket, "{a}:{b}"),
+            Subject::Opaque
+        );
         assert_eq!(Subject::parse(ProviderKind::GitHub, "repo:x"), Subject::Opaque);
     }
 }

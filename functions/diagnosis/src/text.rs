@@ -6,6 +6,17 @@ pub const MAX_QUOTED_CHARS: usize = 200;
 /// `"value"` with control characters escaped and the middle cut past
 /// [`MAX_QUOTED_CHARS`], so a hostile subject can neither forge lines nor flood a message.
 pub fn quote(value: &str) -> String {
+    if value.len() <= MAX_QUOTED_CHARS
+        && !value
+            .chars()
+            .any(|c| c == '"' || c == '\\' || c.is_control() || is_invisible(c))
+    {
+        let mut out = String::with_capacity(value.len() + 2);
+        out.push('"');
+        out.push_str(value);
+        out.push('"');
+        return out;
+    }
     let mut out = String::with_capacity(value.len().min(MAX_QUOTED_CHARS) + 2);
     out.push('"');
     let count = value.chars().count();
