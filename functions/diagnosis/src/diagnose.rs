@@ -17,7 +17,7 @@ use crate::policy::{Operator, PolicyDocument};
 use crate::record::WebIdentityEvent;
 use crate::snapshot::{AccountSnapshot, Role};
 use crate::subject::{DerivedClaims, GitHubContext, GitHubFormat, Subject};
-use crate::text::quote;
+use crate::text::{clean, finish_message, quote};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum Cause {
@@ -204,8 +204,8 @@ pub fn diagnose_claims(claims: &Claims, account: Option<&AccountSnapshot>) -> Di
         cause: verdict.cause,
         subject_mismatch: verdict.subject_mismatch,
         confidence: verdict.confidence,
-        explanation: verdict.explanation,
-        fix: verdict.fix,
+        explanation: finish_message(verdict.explanation),
+        fix: verdict.fix.map(finish_message),
         failed_conditions: verdict.failed_conditions,
         findings,
         evidence: if account.is_some() {
@@ -239,9 +239,6 @@ fn classify(claims: &Claims, account: Option<&AccountSnapshot>, role: Option<&Ro
         Some("AccessDenied") | None => {}
         Some(code) => return from_error_code(code, claims, account, role),
     }
-    let Some(account) = account else {
-        return from_event_alone(claims);
-    };
     let Some(role_name) = claims.role_name.as_deref() else {
         return Verdict::new(
             Cause::Unknown,
@@ -249,6 +246,9 @@ fn classify(claims: &Claims, account: Option<&AccountSnapshot>, role: Option<&Ro
             "The event names no role: requestParameters.roleArn is empty and resources lists no role, so there is no trust policy to evaluate.".to_owned(),
             "Find the role-to-assume of the job that ran at this time (its GitHub run id or session name is in the event) and check its trust policy.".to_owned(),
         );
+    };
+    let Some(account) = account else {
+        return from_event_alone(claims);
     };
     let Some(role) = role else {
         return role_not_found(role_name, account);
@@ -344,7 +344,9 @@ fn provider_missing(
     audience: Option<&str>,
     confidence: Confidence,
 ) -> Verdict {
-    let slug_hint = match provider.url.strip_prefix("token.actions.githubusercontent.com/") {
+    let url = clean(&provider.url);
+    let (account, audience) = (clean(account), audience.map(clean));
+    let slug_hint = match url.strip_prefix("token.actions.githubusercontent.com/") {
         Some(slug) => format!(
             " The issuer carries the enterprise slug {}: the enterprise turned on GitHub's unique issuer URL, so the plain token.actions.githubusercontent.com provider no longer matches.",
             quote(slug)
@@ -356,18 +358,18 @@ fn provider_missing(
         confidence,
         format!(
             "Account {account} has no IAM OIDC provider for the token's issuer https://{}.{slug_hint}",
-            provider.url
+            url
         ),
         format!(
             "aws iam create-open-id-connect-provider --url https://{} --client-id-list {}{}",
-            provider.url,
-            audience.unwrap_or("sts.amazonaws.com"),
+            url,
+            audience.as_deref().unwrap_or("sts.amazonaws.com"),
             if slug_hint.is_empty() {
                 String::new()
             } else {
                 format!(
                     " (then name {} in the roles' Principal.Federated and condition keys), or turn the enterprise's include_enterprise_slug off",
-                    provider.arn_in(account)
+                    clean(&provider.arn_in(&account))
                 )
             }
         ),
@@ -380,6 +382,7 @@ fn audience_not_in_provider(
     client_ids: &[String],
     confidence: Confidence,
 ) -> Verdict {
+    let (audience, provider_arn) = (clean(audience), clean(provider_arn));
     let registered = if client_ids.is_empty() {
         "none".to_owned()
     } else {
@@ -388,7 +391,7 @@ fn audience_not_in_provider(
     Verdict::new(
         Cause::AudienceNotInProvider,
         confidence,
-        format!("The token's aud {} is not in the client-ID list of {provider_arn} (registered: {registered}).", quote(audience)),
+        format!("The token's aud {} is not in the client-ID list of {provider_arn} (registered: {registered}).", quote(&audience)),
         format!(
             "aws iam add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn {provider_arn} --client-id {audience}; or request the token with a registered audience (configure-aws-credentials: audience: sts.amazonaws.com)."
         ),
@@ -433,11 +436,11 @@ fn from_error_code(
                 let url = message.split("https://").nth(1)?.trim().trim_end_matches('.');
                 Provider::parse(url)
             });
-            let account_id = claims.account_id.as_deref().unwrap_or("(the role's account)");
+            let account_id = clean(claims.account_id.as_deref().unwrap_or("(the role's account)"));
             match provider {
                 Some(p) => {
                     let confirmed = confirmed(account.is_some_and(|a| a.provider(&p.url).is_none()));
-                    provider_missing(&p, account_id, claims.audience.as_deref(), confirmed)
+                    provider_missing(&p, &account_id, claims.audience.as_deref(), confirmed)
                 }
                 None => Verdict::new(
                     Cause::OidcProviderMissing,
@@ -450,12 +453,12 @@ fn from_error_code(
         "InvalidIdentityToken" if message.contains("Incorrect token audience") => {
             let audience = claims.audience.as_deref().unwrap_or("(the token's aud)");
             let registered = account.zip(claims.provider.as_ref()).and_then(|(a, p)| a.provider(&p.url));
-            let arn = claims.provider.as_ref().map(|p| p.principal().to_owned()).unwrap_or_default();
+            let arn = clean(claims.provider.as_ref().map_or("", |p| p.principal()));
             let client_ids = registered.map(|r| r.client_ids.clone()).unwrap_or_default();
             audience_not_in_provider(audience, &arn, &client_ids, confirmed(registered.is_some()))
         }
         "InvalidIdentityToken" if message.contains("thumbprint") => {
-            let arn = claims.provider.as_ref().map(|p| p.principal().to_owned()).unwrap_or_default();
+            let arn = clean(claims.provider.as_ref().map_or("", |p| p.principal()));
             Verdict::new(
                 Cause::ThumbprintMismatch,
                 Confidence::Certain,
@@ -493,7 +496,7 @@ fn from_error_code(
         _ => Verdict::new(
             Cause::Unknown,
             Confidence::Probable,
-            format!("STS rejected the call with {code}: {}", quote(message)),
+            format!("STS rejected the call with {}: {}", quote(code), quote(message)),
             error_code_hint(code).map(str::to_owned),
         ),
     }
@@ -518,7 +521,7 @@ fn idp_unreachable(claims: &Claims, confidence: Confidence) -> Verdict {
     let issuer = claims
         .provider
         .as_ref()
-        .map_or("the issuer".to_owned(), |p| format!("https://{}", p.url));
+        .map_or("the issuer".to_owned(), |p| format!("https://{}", clean(&p.url)));
     Verdict::new(
         Cause::IdpUnreachable,
         confidence,
@@ -552,12 +555,12 @@ fn from_event_alone(claims: &Claims) -> Verdict {
     let without = format!(
         "Without the trust policy of {} (no account snapshot for account {}), this is the most probable cause from the event alone: ",
         role_text(claims),
-        claims.account_id.as_deref().unwrap_or("unknown")
+        clean(claims.account_id.as_deref().unwrap_or("unknown"))
     );
     let check = format!(
         "Compare the sub {} with the {}:sub values in the role's trust policy, or run again with --account for a certain answer.",
         quote(claims.subject.as_deref().unwrap_or("")),
-        claims.provider.as_ref().map_or("<provider>", |p| p.url.as_str())
+        clean(claims.provider.as_ref().map_or("<provider>", |p| p.url.as_str()))
     );
     let guess = match &claims.parsed_subject {
         Subject::GitHub(s) if s.format == GitHubFormat::Immutable => Some((
@@ -671,7 +674,7 @@ fn judge_policy(claims: &Claims, provider: &Provider, role: &Role, policy: &Poli
                 ..request
             };
             if evaluate(policy, &tag_request).decision != Decision::Allow {
-                let tags: Vec<&str> = claims.session_tags.keys().map(String::as_str).take(10).collect();
+                let tags: Vec<String> = claims.session_tags.keys().take(10).map(|k| quote(k)).collect();
                 return Verdict::new(
                     Cause::MissingTagSessionPermission,
                     certain_unless_derived(allow),
@@ -722,7 +725,7 @@ fn judge_policy(claims: &Claims, provider: &Provider, role: &Role, policy: &Poli
             format!(
                 "No Allow statement of role {} names the token's provider {} in Principal.Federated{}.",
                 role.name,
-                provider.principal(),
+                clean(provider.principal()),
                 if named.is_empty() {
                     String::new()
                 } else {
@@ -731,7 +734,7 @@ fn judge_policy(claims: &Claims, provider: &Provider, role: &Role, policy: &Poli
             ),
             format!(
                 "In statement {target}, set \"Principal\": {{\"Federated\": \"{}\"}}.",
-                provider.principal()
+                clean(provider.principal())
             ),
         );
     }
@@ -909,11 +912,11 @@ fn conditions_verdict(claims: &Claims, provider: &Provider, statement: &Statemen
                 first.operator,
                 list(&first.expected),
                 first.key,
-                provider.url
+                clean(&provider.url)
             ),
             format!(
                 "Remove the condition on {} from statement {}, or use a key STS provides ({}:sub, {}:aud, or a provider-specific claim it evaluates).",
-                first.key, statement.index, provider.url, provider.url
+                first.key, statement.index, clean(&provider.url), clean(&provider.url)
             ),
         ),
         Part::Other => Verdict::new(

@@ -532,26 +532,57 @@ fn date(policy: &str, value: &str, cmp: impl Fn(i64, i64) -> bool) -> bool {
     }
 }
 
-/// Epoch seconds, or an ISO 8601 UTC date/time (`2026-01-02`, `2026-01-02T03:04:05Z`).
+/// Epoch seconds, or a W3C ISO 8601 date/time (`2026-01-02`, `2026-01-02T03:04Z`,
+/// `2026-01-02T03:04:05.5+05:30`), as IAM's date operators accept.
 pub fn epoch_seconds(text: &str) -> Option<i64> {
     let text = text.trim();
     if let Ok(seconds) = text.parse::<i64>() {
         return Some(seconds);
     }
-    let (date, time) = text.split_once('T').unwrap_or((text, "00:00:00Z"));
+    let (date, time) = text.split_once('T').unwrap_or((text, "00:00Z"));
     let mut parts = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
     let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days_in_month = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&m) || d < 1 || d > days_in_month[(m - 1) as usize] {
         return None;
     }
-    let time = time.trim_end_matches('Z');
-    let time = time.split(['.', '+']).next()?;
-    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (hh, mm, ss) = (
-        hms.next()??,
-        hms.next().flatten().unwrap_or(0),
-        hms.next().flatten().unwrap_or(0),
-    );
+    let (clock, offset) = if let Some(clock) = time.strip_suffix('Z') {
+        (clock, 0)
+    } else {
+        let sign_at = time.rfind(['+', '-'])?;
+        let (clock, zone) = time.split_at(sign_at);
+        let sign = if zone.starts_with('-') { -1 } else { 1 };
+        let (zh, zm) = zone[1..]
+            .split_once(':')
+            .unwrap_or((zone.get(1..3)?, zone.get(3..).unwrap_or("0")));
+        let (zh, zm) = (zh.parse::<i64>().ok()?, zm.parse::<i64>().ok()?);
+        if zh > 23 || zm > 59 {
+            return None;
+        }
+        (clock, sign * (zh * 3600 + zm * 60))
+    };
+    let clock = clock.split('.').next()?;
+    let mut hms = clock.split(':');
+    let hh = hms.next()?.parse::<i64>().ok()?;
+    let mm = hms.next()?.parse::<i64>().ok()?;
+    let ss = hms.next().map_or(Some(0), |s| s.parse::<i64>().ok())?;
+    if hh > 23 || mm > 59 || ss > 60 || hms.next().is_some() {
+        return None;
+    }
     // Days from the civil date (Howard Hinnant's algorithm).
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
@@ -560,7 +591,7 @@ pub fn epoch_seconds(text: &str) -> Option<i64> {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss - offset)
 }
 
 fn ip_in_cidr(cidr: &str, value: &str) -> bool {
@@ -606,6 +637,17 @@ mod tests {
         assert_eq!(epoch_seconds("2000-03-01"), Some(951_868_800));
         assert_eq!(epoch_seconds("42"), Some(42));
         assert_eq!(epoch_seconds("2026-13-01"), None);
+        assert_eq!(
+            epoch_seconds("2026-01-01T05:00:00+05:00"),
+            epoch_seconds("2026-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            epoch_seconds("2025-12-31T19:00-05:00"),
+            epoch_seconds("2026-01-01T00:00:00Z")
+        );
+        assert_eq!(epoch_seconds("2026-02-31"), None);
+        assert_eq!(epoch_seconds("2026-01-01T25:99:99Z"), None);
+        assert_eq!(epoch_seconds("2024-02-29T12:00:00.250Z"), Some(1_709_208_000));
         assert_eq!(epoch_seconds("soon"), None);
     }
 

@@ -8,20 +8,24 @@
 //!       --diagnose(+ AccountSnapshot)--> Diagnosis { cause, fix, failed_conditions, findings }
 //! ```
 
+pub mod alert;
 pub mod audit;
 pub mod claims;
 pub mod diagnose;
 pub mod evaluate;
 pub mod keys;
+pub mod metrics;
 pub mod mismatch;
 pub mod pattern;
 pub mod policy;
+pub mod ports;
 pub mod record;
 pub mod snapshot;
+pub mod spike;
 pub mod subject;
 pub mod text;
 
-pub use diagnose::{diagnose, Cause, Confidence, Diagnosis};
+pub use diagnose::{diagnose, diagnose_claims, Cause, Confidence, Diagnosis};
 pub use mismatch::SubjectMismatch;
 pub use record::{read_input, InputError, InputItem, WebIdentityEvent};
 pub use snapshot::AccountSnapshot;

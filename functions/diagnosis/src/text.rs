@@ -44,6 +44,25 @@ pub fn quote(value: &str) -> String {
     out
 }
 
+/// Untrusted text inside a command or path, where quotes would be wrong: escaped and
+/// bounded like [`quote`], without the quotes.
+pub fn clean(value: &str) -> String {
+    let quoted = quote(value);
+    quoted[1..quoted.len() - 1].to_owned()
+}
+
+/// Longest explanation or fix a diagnosis carries.
+pub const MAX_MESSAGE_CHARS: usize = 4000;
+
+/// The last guard on a finished message: no raw control characters, bounded length.
+pub fn finish_message(message: String) -> String {
+    let escaped = escape_controls(&message).into_owned();
+    match escaped.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((cut, _)) => format!("{}…", &escaped[..cut]),
+        None => escaped,
+    }
+}
+
 /// `value` with control and invisible characters escaped, for printing to a terminal,
 /// where a hostile subject could otherwise move the cursor or forge output.
 pub fn escape_controls(value: &str) -> std::borrow::Cow<'_, str> {

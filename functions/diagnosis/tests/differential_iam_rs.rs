@@ -12,6 +12,10 @@
 //! of the generator and pinned by a `known_disagreement_*` test below that asserts our
 //! decision and quotes the sentence that settles it.
 //!
+//! An empty-string claim under a set operator (`ForAnyValue:` / `ForAllValues:`) is kept
+//! out too: AWS counts `""` as an empty data set there, iam-rs as one value
+//! (`known_disagreement_empty_string_is_empty_set_for_set_operators`).
+//!
 //! Also left out, because the AWS documentation settles neither answer and the two
 //! evaluators differ: a plain (non-set) operator on a list-valued key, `"Federated": "*"`,
 //! `StringEqualsIgnoreCase` on non-ASCII letters (iam-rs folds ASCII only), and operator
@@ -429,6 +433,29 @@ fn web_identity_request(
         })
 }
 
+/// Whether any `Condition` of `policy` uses a set operator (`ForAnyValue:` / `ForAllValues:`).
+fn uses_set_operator(policy: &Value) -> bool {
+    let statements = match &policy["Statement"] {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    statements
+        .iter()
+        .filter_map(|s| s["Condition"].as_object())
+        .any(|condition| {
+            condition
+                .keys()
+                .any(|op| op.starts_with("ForAnyValue:") || op.starts_with("ForAllValues:"))
+        })
+}
+
+/// Whether some context value of `request` is the empty string.
+fn has_empty_string_claim(request: &Value) -> bool {
+    request["context"]
+        .as_object()
+        .is_some_and(|context| context.values().any(|v| v == ""))
+}
+
 fn config() -> ProptestConfig {
     // `default()` honours PROPTEST_CASES; without it, run 256 cases.
     let mut config = ProptestConfig::default();
@@ -449,6 +476,8 @@ proptest! {
         request in web_identity_request(scalar_claim(SUBJECTS), scalar_claim(AUDIENCES)),
     ) {
         let (policy, request) = (policy.0, request.0);
+        // See known_disagreement_empty_string_is_empty_set_for_set_operators.
+        prop_assume!(!(uses_set_operator(&policy) && has_empty_string_claim(&request)));
         let (ours, theirs) = (ours(&policy, &request), theirs(&policy, &request));
         prop_assert_eq!(
             ours, theirs,
@@ -566,4 +595,60 @@ fn known_disagreement_statement_without_principal() {
         Verdict::Allow,
         "iam-rs 0.8.0 ignores a missing Principal"
     );
+}
+
+/// iam-rs treats an empty-string claim as one value, so `ForAnyValue:StringNotEquals`
+/// holds for `""` (it differs from every policy value) and `ForAllValues:StringLike`
+/// fails for `""` (no pattern matches it).
+///
+/// AWS, `reference_policies_multi-value-conditions.md` (archived awsdocs/iam-user-guide):
+/// "If the key values in the request resolve to an empty data set (for example, an empty
+/// string), a condition operator modified by `ForAllValues` returns true, and a condition
+/// operator modified by `ForAnyValue` returns false."
+#[test]
+fn known_disagreement_empty_string_is_empty_set_for_set_operators() {
+    let policy = |operator: &str, value: &str| {
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"Federated": GITHUB},
+                "Action": ACTION,
+                "Condition": {operator: {SUB_KEY: value}},
+            }]
+        })
+    };
+    let empty_sub = request(GITHUB, json!({SUB_KEY: ""}));
+
+    let any_not_equals = policy(
+        "ForAnyValue:StringNotEquals",
+        "repo:octo-org/octo-repo:ref:refs/heads/main",
+    );
+    assert_eq!(ours(&any_not_equals, &empty_sub), Verdict::ImplicitDeny);
+    assert_eq!(
+        theirs(&any_not_equals, &empty_sub),
+        Verdict::Allow,
+        "iam-rs 0.8.0 sees one value"
+    );
+
+    let all_like = policy("ForAllValues:StringLike", "repo:octo-org/*");
+    assert_eq!(ours(&all_like, &empty_sub), Verdict::Allow);
+    assert_eq!(
+        theirs(&all_like, &empty_sub),
+        Verdict::ImplicitDeny,
+        "iam-rs 0.8.0 sees one value"
+    );
+
+    // ForAnyValue is false on an empty data set whatever the operator.
+    for operator in [
+        "ForAnyValue:StringEquals",
+        "ForAnyValue:StringLike",
+        "ForAnyValue:StringNotLike",
+    ] {
+        assert_eq!(
+            ours(&policy(operator, "*"), &empty_sub),
+            Verdict::ImplicitDeny,
+            "{operator}"
+        );
+    }
 }

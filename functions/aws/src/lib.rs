@@ -1,0 +1,19 @@
+//! AWS adapters behind the `diagnosis` ports, shared by the functions: IAM lookup with a
+//! cache, metric sinks, SNS alerts, DynamoDB state, configuration.
+
+pub mod config;
+pub mod dynamodb;
+pub mod iam;
+pub mod metrics;
+pub mod sns;
+
+use std::time::Duration;
+
+/// The SDK configuration, loaded once at init. Calls that take longer than this fail, so a
+/// slow IAM falls back to the event-only diagnosis instead of eating the invocation.
+pub async fn load_sdk_config(operation_timeout: Duration) -> aws_config::SdkConfig {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .operation_timeout(operation_timeout)
+        .build();
+    aws_config::from_env().timeout_config(timeouts).load().await
+}

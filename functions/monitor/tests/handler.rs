@@ -1,0 +1,345 @@
+//! The handler on every `events/` file and on the situations of issue 3, with in-memory
+//! ports: no AWS, a clock the test moves.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use diagnosis::alert::{AlertKind, Severity};
+use diagnosis::metrics::{Dimension, MetricName};
+use diagnosis::ports::memory::{MemoryAccounts, MemoryAlerts, MemoryMetrics, MemoryState};
+use diagnosis::AccountSnapshot;
+use lambda_runtime::{Context, LambdaEvent};
+use oidc_monitor::{handle, Deps, Outcome};
+use oidc_watch_aws::config::Config;
+use serde_json::{json, Value};
+
+type TestDeps = Deps<MemoryAccounts, MemoryMetrics, MemoryAlerts, MemoryState>;
+
+fn events_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events")
+}
+
+fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_below(&path));
+        } else if path.extension().is_some_and(|e| e == "json") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}
+
+fn accounts() -> Vec<AccountSnapshot> {
+    files_below(&events_dir().join("accounts"))
+        .iter()
+        .map(|p| AccountSnapshot::from_json(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .collect()
+}
+
+fn sample(path: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(events_dir().join(path)).unwrap()).unwrap()
+}
+
+/// The same job's event again: a new event id, as each retry of the action gets.
+fn retry_of(event: &Value, n: usize) -> Value {
+    let mut event = event.clone();
+    event["id"] = json!(format!("retry-{n}"));
+    event["detail"]["eventID"] = json!(format!("00000000-0000-4000-8000-{n:012}"));
+    event
+}
+
+fn with_subject(event: &Value, sub: &str, n: usize) -> Value {
+    let mut event = retry_of(event, n);
+    let provider = event["detail"]["userIdentity"]["identityProvider"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    event["detail"]["userIdentity"]["userName"] = json!(sub);
+    event["detail"]["userIdentity"]["principalId"] = json!(format!("{provider}:sts.amazonaws.com:{sub}"));
+    if let Some(response) = event["detail"]["responseElements"].as_object_mut() {
+        response.insert("subjectFromWebIdentityToken".into(), json!(sub));
+    }
+    event
+}
+
+fn deps(clock: Arc<AtomicI64>) -> TestDeps {
+    let config = Config::from_map(
+        &[
+            (
+                "ALERT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:oidc-watch-alerts",
+            ),
+            ("STATE_TABLE_NAME", "oidc-watch-state"),
+            ("ALLOWED_OWNERS", "acme,acme-labs,acme-group"),
+            ("SPIKE_WINDOW_SECONDS", "300"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+    )
+    .unwrap();
+    Deps {
+        config,
+        accounts: MemoryAccounts {
+            accounts: accounts(),
+            ..MemoryAccounts::default()
+        },
+        metrics: MemoryMetrics::default(),
+        alerts: MemoryAlerts::default(),
+        state: MemoryState::default(),
+        clock: Box::new(move || clock.load(Ordering::SeqCst)),
+    }
+}
+
+const T0: i64 = 1_793_000_000;
+
+async fn invoke(deps: &TestDeps, payload: Value) -> Result<Outcome, oidc_monitor::HandlerError> {
+    handle(LambdaEvent::new(payload, Context::default()), deps).await
+}
+
+fn alerts(deps: &TestDeps) -> Vec<(AlertKind, Severity)> {
+    deps.alerts
+        .alerts
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|a| (a.kind, a.severity))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_sample_event_is_diagnosed_counted_and_alerted_once() {
+    let mut checked = 0;
+    for path in files_below(&events_dir()) {
+        let relative = path
+            .strip_prefix(events_dir())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if relative.starts_with("accounts/") || relative.starts_with("replay/") {
+            continue;
+        }
+        let deps = deps(Arc::new(AtomicI64::new(T0)));
+        let outcome = invoke(&deps, sample(&relative)).await.unwrap();
+        assert_eq!(outcome.events.len(), 1, "{relative}");
+        let event = &outcome.events[0];
+        let cause = event.cause.unwrap().as_str();
+        let expected = relative
+            .split('/')
+            .next()
+            .unwrap()
+            .replace('-', "")
+            .to_lowercase();
+        assert_eq!(cause.to_lowercase(), expected, "{relative}");
+        if expected != "unknown" {
+            assert_eq!(event.evidence, "account-snapshot", "{relative}: IAM was read");
+        }
+
+        let records = deps.metrics.records.lock().unwrap();
+        assert_eq!(records.len(), 1, "{relative}");
+        let metric = if cause == "None" {
+            MetricName::AssumeSuccesses
+        } else {
+            MetricName::AssumeFailures
+        };
+        assert!(
+            records[0].counts.contains(&(metric, 1.0)),
+            "{relative}: {:?}",
+            records[0].counts
+        );
+        assert_eq!(records[0].dimensions[&Dimension::Cause], cause);
+        assert!(records[0].to_emf("OidcWatch").is_ok());
+
+        let sent = alerts(&deps);
+        if cause == "None" {
+            assert!(sent.is_empty(), "{relative}: {sent:?}");
+        } else {
+            assert_eq!(sent, [(AlertKind::Incident, Severity::High)], "{relative}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 30);
+}
+
+#[tokio::test]
+async fn twelve_retries_of_one_failure_make_one_incident_and_one_alert() {
+    let deps = deps(Arc::new(AtomicI64::new(T0)));
+    let failure = sample("subject-mismatch/branch/github-feature-branch-vs-main-only-policy.json");
+    let mut incident = None;
+    for n in 0..12 {
+        let outcome = invoke(&deps, retry_of(&failure, n)).await.unwrap();
+        incident.get_or_insert(outcome.events[0].incident_id.clone());
+        assert_eq!(outcome.events[0].incident_id, *incident.as_ref().unwrap());
+        assert_eq!(outcome.events[0].attempts, n as u64 + 1);
+    }
+    assert_eq!(alerts(&deps), [(AlertKind::Incident, Severity::High)]);
+    assert_eq!(
+        deps.metrics.records.lock().unwrap().len(),
+        12,
+        "every attempt counts as a failure"
+    );
+}
+
+#[tokio::test]
+async fn a_redelivered_event_never_alerts_twice_but_a_failed_alert_is_retried() {
+    let deps = deps(Arc::new(AtomicI64::new(T0)));
+    let failure = sample("subject-mismatch/tag/github-release-tag-vs-main-only-policy.json");
+    *deps.alerts.fail_next.lock().unwrap() = 1;
+    assert!(
+        invoke(&deps, failure.clone()).await.is_err(),
+        "SNS down: Lambda must retry"
+    );
+    assert!(alerts(&deps).is_empty());
+    let retried = invoke(&deps, failure.clone()).await.unwrap();
+    assert!(retried.events[0].duplicate);
+    assert_eq!(alerts(&deps).len(), 1, "the retry delivers the alert");
+    invoke(&deps, failure).await.unwrap();
+    assert_eq!(alerts(&deps).len(), 1, "a third delivery does not");
+    assert_eq!(
+        deps.metrics.records.lock().unwrap().len(),
+        1,
+        "redeliveries are not counted again"
+    );
+}
+
+#[tokio::test]
+async fn outside_owners_are_probes_and_their_successes_critical() {
+    let deps = deps(Arc::new(AtomicI64::new(T0)));
+    let failure = sample("subject-mismatch/repository/github-other-repo-same-org.json");
+    for n in 0..3 {
+        let probe = with_subject(
+            &failure,
+            &format!("repo:stranger/tool-{n}:ref:refs/heads/main"),
+            n,
+        );
+        invoke(&deps, probe).await.unwrap();
+    }
+    assert_eq!(
+        alerts(&deps),
+        [(AlertKind::Probe, Severity::Low)],
+        "rate-limited per owner"
+    );
+    let records = deps.metrics.records.lock().unwrap().clone();
+    assert!(records
+        .iter()
+        .all(|r| r.counts.contains(&(MetricName::ProbeAttempts, 1.0))));
+    assert!(records.iter().all(|r| r.properties["subject"]
+        .as_str()
+        .unwrap()
+        .starts_with("repo:stranger/")));
+
+    let success = sample("none/github-push-main-success.json");
+    invoke(
+        &deps,
+        with_subject(&success, "repo:stranger/tool:ref:refs/heads/main", 99),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        alerts(&deps).last(),
+        Some(&(AlertKind::ForeignSuccess, Severity::Critical))
+    );
+}
+
+#[tokio::test]
+async fn iam_unavailable_still_diagnoses_from_the_event() {
+    let mut deps = deps(Arc::new(AtomicI64::new(T0)));
+    deps.accounts.fail = true;
+    let outcome = invoke(
+        &deps,
+        sample("subject-mismatch/environment/github-environment-job-vs-branch-policy.json"),
+    )
+    .await
+    .unwrap();
+    let event = &outcome.events[0];
+    assert_eq!(
+        (event.evidence, event.confidence.as_deref()),
+        ("event-only", Some("unknown"))
+    );
+    assert_eq!(event.subject_mismatch.as_deref(), Some("Environment"));
+    assert!(event.enrichment_error.is_some());
+    let records = deps.metrics.records.lock().unwrap();
+    assert!(records[0].counts.contains(&(MetricName::EnrichmentErrors, 1.0)));
+    assert_eq!(
+        records[0].dimensions[&Dimension::RoleName],
+        "-",
+        "unverified role names are not dimensions"
+    );
+}
+
+#[tokio::test]
+async fn malformed_and_foreign_events_are_acknowledged_and_counted() {
+    let deps = deps(Arc::new(AtomicI64::new(T0)));
+    for payload in [
+        json!({"id": "x", "detail-type": "AWS API Call via CloudTrail", "detail": {"eventName": "GetObject"}}),
+        json!({"id": "y", "detail-type": "Scheduled Event"}),
+        json!("just a string"),
+        json!({}),
+    ] {
+        let outcome = invoke(&deps, payload).await.unwrap();
+        assert_eq!((outcome.events.len(), outcome.malformed), (0, 1));
+    }
+    let records = deps.metrics.records.lock().unwrap();
+    assert!(
+        records
+            .iter()
+            .filter(|r| r.counts == [(MetricName::MalformedEvents, 1.0)])
+            .count()
+            >= 3
+    );
+    assert!(alerts(&deps).is_empty());
+}
+
+#[tokio::test]
+async fn a_burst_gives_one_spike_alert_and_later_one_recovery() {
+    let clock = Arc::new(AtomicI64::new(T0));
+    let deps = deps(clock.clone());
+    let failure = sample("subject-mismatch/branch/github-feature-branch-vs-main-only-policy.json");
+    for n in 0..25 {
+        clock.store(T0 + n as i64 * 4, Ordering::SeqCst);
+        let sub = format!("repo:acme/web-app:ref:refs/heads/feature-{n}");
+        invoke(&deps, with_subject(&failure, &sub, n)).await.unwrap();
+    }
+    let spikes = |deps: &TestDeps| {
+        deps.alerts
+            .alerts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| a.kind == AlertKind::Spike)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let spike = spikes(&deps);
+    assert_eq!(spike.len(), 2, "one for all roles, one for the role");
+    let summary = spike[0].spike.as_ref().unwrap();
+    assert_eq!(
+        (summary.scope.as_str(), summary.failures),
+        ("all", 20),
+        "the default minimum"
+    );
+    assert_eq!(summary.top_roles[0].0, "gha-deploy-main-only");
+
+    let success = sample("none/github-push-main-success.json");
+    for n in 0..3 {
+        clock.store(T0 + 600 + n * 300, Ordering::SeqCst);
+        invoke(&deps, retry_of(&success, 100 + n as usize)).await.unwrap();
+    }
+    let recoveries: Vec<String> = deps
+        .alerts
+        .alerts
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| a.kind == AlertKind::Recovery)
+        .map(|a| a.spike.as_ref().unwrap().scope.clone())
+        .collect();
+    // A role's own scope recovers with that role's next event; these successes are another role's.
+    assert_eq!(recoveries, ["all"]);
+    assert_eq!(spikes(&deps).len(), 2, "no new spike alert");
+}
