@@ -203,16 +203,28 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn mark_alerted(&self, key: &str) -> Result<(), PortError> {
-        self.client
+        match self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(self.key(format!("incident#{}", key_part(key)), ONE)))
             .update_expression("SET alerted = :yes")
+            .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
             .send()
             .await
-            .map(|_| ())
-            .map_err(|e| store_error("UpdateItem alerted", e))
+        {
+            Ok(_) => Ok(()),
+            // The incident expired meanwhile: nothing to mark, and no item without a TTL.
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(store_error("UpdateItem alerted", error)),
+        }
     }
 
     async fn count_failure(

@@ -25,7 +25,7 @@ pub struct IamAccountState {
     sts: aws_sdk_sts::Client,
     read_role_name: Option<String>,
     ttl: Duration,
-    own_account: tokio::sync::OnceCell<Option<String>>,
+    own_account: tokio::sync::OnceCell<String>,
     clients: Mutex<HashMap<String, Cached<aws_sdk_iam::Client>>>,
     roles: Mutex<HashMap<(String, String), Cached<RoleAnswer>>>,
     providers: Mutex<HashMap<String, Cached<Vec<OidcProvider>>>>,
@@ -91,19 +91,22 @@ impl IamAccountState {
             .map(|c| c.value.clone())
     }
 
+    /// Our own account, asked of STS once. A failure is not remembered: the next lookup
+    /// asks again, and meanwhile every account is read with our own credentials.
     async fn own_account(&self) -> Option<String> {
-        self.own_account
-            .get_or_init(|| async {
+        let result = self
+            .own_account
+            .get_or_try_init(|| async {
                 match self.sts.get_caller_identity().send().await {
-                    Ok(identity) => identity.account,
+                    Ok(identity) => identity.account.ok_or(()),
                     Err(error) => {
-                        tracing::warn!(error = %error, "GetCallerIdentity failed; reading every account directly");
-                        None
+                        tracing::warn!(error = %error, "GetCallerIdentity failed; reading with our own credentials");
+                        Err(())
                     }
                 }
             })
-            .await
-            .clone()
+            .await;
+        result.ok().cloned()
     }
 
     /// The IAM client for `account`: our own, or one with the read role's credentials.
@@ -111,8 +114,9 @@ impl IamAccountState {
         let Some(read_role) = &self.read_role_name else {
             return Ok(self.own_client.clone());
         };
-        if self.own_account().await.as_deref() == Some(account) {
-            return Ok(self.own_client.clone());
+        match self.own_account().await {
+            Some(own) if own != account => {}
+            _ => return Ok(self.own_client.clone()),
         }
         if let Some(client) = lock(&self.clients)
             .get(account)

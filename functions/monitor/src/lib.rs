@@ -88,6 +88,19 @@ fn bounded(value: &str) -> String {
     }
 }
 
+/// How far ahead of the wall clock an event time may be before it is not believed.
+const MAX_CLOCK_SKEW: i64 = 300;
+
+/// The event's `eventTime`, or the wall clock when it is missing or in the future.
+fn event_time(claims: &Claims, wall: i64) -> i64 {
+    claims
+        .event_time
+        .as_deref()
+        .and_then(diagnosis::evaluate::epoch_seconds)
+        .filter(|t| *t <= wall + MAX_CLOCK_SKEW)
+        .unwrap_or(wall)
+}
+
 /// Stable per (account, role, subject, cause): the retries of one job share it.
 pub fn incident_key(d: &Diagnosis) -> String {
     let parts = [
@@ -162,7 +175,10 @@ where
     L: AlertSink,
     S: StateStore,
 {
-    let now = (deps.clock)();
+    // Windows run on the event's own time: CloudTrail delivers minutes late, and what
+    // matters is when the jobs ran. Item lifetimes run on the wall clock.
+    let wall = (deps.clock)();
+    let now = event_time(claims, wall);
     let config = &deps.config;
 
     let mut enrichment_error = None;
@@ -212,7 +228,7 @@ where
     let window = config.incident_window_seconds;
     let first = deps
         .state
-        .first_sighting(&event_id, now + 2 * window + 86_400)
+        .first_sighting(&event_id, wall + 2 * window + 86_400)
         .await
         .map_err(HandlerError::State)?;
     result.duplicate = !first;
@@ -242,7 +258,7 @@ where
             };
             if deps
                 .state
-                .open_incident(&key, &opened, now, now + window + 86_400)
+                .open_incident(&key, &opened, now, wall.max(now) + window + 86_400)
                 .await
                 .map_err(HandlerError::State)?
             {
@@ -284,7 +300,7 @@ where
     }
     if first {
         if failed {
-            let horizon = now + config.spike.window_seconds * (config.spike.baseline_windows + 2) + 3600;
+            let horizon = wall.max(now) + config.spike.window_seconds * (config.spike.baseline_windows + 2) + 3600;
             let labels = vec![
                 format!("role:{role_dimension}"),
                 format!("cause:{}", diagnosis.cause.as_str()),

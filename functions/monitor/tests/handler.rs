@@ -53,6 +53,24 @@ fn retry_of(event: &Value, n: usize) -> Value {
     event
 }
 
+/// The event as if it happened at `t` (epoch seconds).
+fn at(mut event: Value, t: i64) -> Value {
+    let days = t.div_euclid(86_400);
+    let (hh, mm, ss) = (t.rem_euclid(86_400) / 3600, t.rem_euclid(3600) / 60, t.rem_euclid(60));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    event["detail"]["eventTime"] = json!(format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z"));
+    event
+}
+
 fn with_subject(event: &Value, sub: &str, n: usize) -> Value {
     let mut event = retry_of(event, n);
     let provider = event["detail"]["userIdentity"]["identityProvider"]
@@ -303,7 +321,7 @@ async fn a_burst_gives_one_spike_alert_and_later_one_recovery() {
     for n in 0..25 {
         clock.store(T0 + n as i64 * 4, Ordering::SeqCst);
         let sub = format!("repo:acme/web-app:ref:refs/heads/feature-{n}");
-        invoke(&deps, with_subject(&failure, &sub, n)).await.unwrap();
+        invoke(&deps, at(with_subject(&failure, &sub, n), T0 + n as i64 * 4)).await.unwrap();
     }
     let spikes = |deps: &TestDeps| {
         deps.alerts
@@ -328,7 +346,7 @@ async fn a_burst_gives_one_spike_alert_and_later_one_recovery() {
     let success = sample("none/github-push-main-success.json");
     for n in 0..3 {
         clock.store(T0 + 600 + n * 300, Ordering::SeqCst);
-        invoke(&deps, retry_of(&success, 100 + n as usize)).await.unwrap();
+        invoke(&deps, at(retry_of(&success, 100 + n as usize), T0 + 600 + n * 300)).await.unwrap();
     }
     let recoveries: Vec<String> = deps
         .alerts
@@ -342,4 +360,21 @@ async fn a_burst_gives_one_spike_alert_and_later_one_recovery() {
     // A role's own scope recovers with that role's next event; these successes are another role's.
     assert_eq!(recoveries, ["all"]);
     assert_eq!(spikes(&deps).len(), 2, "no new spike alert");
+}
+
+#[tokio::test]
+async fn incident_windows_run_on_the_event_time() {
+    let deps = deps(Arc::new(AtomicI64::new(T0)));
+    let failure = sample("subject-mismatch/pull-request/github-pull-request-vs-branch-policy.json");
+    let first = invoke(&deps, at(retry_of(&failure, 1), T0 - 3000)).await.unwrap();
+    let same_window = invoke(&deps, at(retry_of(&failure, 2), T0 - 3000 + 600)).await.unwrap();
+    let next_window = invoke(&deps, at(retry_of(&failure, 3), T0 - 3000 + 1000)).await.unwrap();
+    assert_eq!(first.events[0].incident_id, same_window.events[0].incident_id);
+    assert_ne!(first.events[0].incident_id, next_window.events[0].incident_id, "15 minutes later: a new incident");
+    assert_eq!(alerts(&deps).len(), 2);
+
+    // An event stamped an hour ahead of the wall clock is placed at the wall clock.
+    let future = invoke(&deps, at(retry_of(&failure, 4), T0 + 3600)).await.unwrap();
+    let id = future.events[0].incident_id.clone().unwrap();
+    assert!(id.ends_with(&format!("-{T0}")), "{id}");
 }
