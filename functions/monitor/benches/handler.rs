@@ -26,18 +26,30 @@ fn bench_handler(c: &mut Criterion) {
     let accounts: Vec<AccountSnapshot> = std::fs::read_dir(events_dir().join("accounts"))
         .expect("accounts")
         .flatten()
-        .map(|e| AccountSnapshot::from_json(&std::fs::read_to_string(e.path()).expect("read")).expect("snapshot"))
+        .map(|e| {
+            AccountSnapshot::from_json(&std::fs::read_to_string(e.path()).expect("read")).expect("snapshot")
+        })
         .collect();
-    let env = [("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t"), ("STATE_TABLE_NAME", "t"), ("ALLOWED_OWNERS", "acme")];
+    let env = [
+        ("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t"),
+        ("STATE_TABLE_NAME", "t"),
+        ("ALLOWED_OWNERS", "acme"),
+    ];
     let deps = Deps {
-        config: Config::from_map(&env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()).expect("config"),
-        accounts: MemoryAccounts { accounts, ..MemoryAccounts::default() },
+        config: Config::from_map(&env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+            .expect("config"),
+        accounts: MemoryAccounts {
+            accounts,
+            ..MemoryAccounts::default()
+        },
         metrics: MemoryMetrics::default(),
         alerts: MemoryAlerts::default(),
         state: MemoryState::default(),
         clock: Box::new(|| 1_793_000_000),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     let failure = load("subject-mismatch/branch/github-feature-branch-vs-main-only-policy.json");
     let success = load("none/github-push-main-success.json");
     let counter = AtomicUsize::new(0);
@@ -51,7 +63,9 @@ fn bench_handler(c: &mut Criterion) {
                 event["detail"]["eventID"] = json!(format!("bench-{n}"));
                 let deps = &deps;
                 async move {
-                    let outcome = handle(LambdaEvent::new(event, Context::default()), deps).await.expect("handled");
+                    let outcome = handle(LambdaEvent::new(event, Context::default()), deps)
+                        .await
+                        .expect("handled");
                     deps.metrics.records.lock().expect("lock").clear();
                     outcome
                 }

@@ -283,6 +283,10 @@ where
                 .take_token(&token, now, config.probe_alert_interval_seconds)
                 .await
                 .map_err(HandlerError::State)?;
+            if !should_alert {
+                // Suppressed by the rate limit: settled, so a redelivery does not alert either.
+                deps.state.mark_alerted(&key).await.map_err(HandlerError::State)?;
+            }
         }
         if let Some(incident) = &incident {
             result.incident_id = Some(incident.id.clone());
@@ -300,7 +304,8 @@ where
     }
     if first {
         if failed {
-            let horizon = wall.max(now) + config.spike.window_seconds * (config.spike.baseline_windows + 2) + 3600;
+            let horizon =
+                wall.max(now) + config.spike.window_seconds * (config.spike.baseline_windows + 2) + 3600;
             let labels = vec![
                 format!("role:{role_dimension}"),
                 format!("cause:{}", diagnosis.cause.as_str()),

@@ -56,7 +56,11 @@ fn retry_of(event: &Value, n: usize) -> Value {
 /// The event as if it happened at `t` (epoch seconds).
 fn at(mut event: Value, t: i64) -> Value {
     let days = t.div_euclid(86_400);
-    let (hh, mm, ss) = (t.rem_euclid(86_400) / 3600, t.rem_euclid(3600) / 60, t.rem_euclid(60));
+    let (hh, mm, ss) = (
+        t.rem_euclid(86_400) / 3600,
+        t.rem_euclid(3600) / 60,
+        t.rem_euclid(60),
+    );
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -242,6 +246,13 @@ async fn outside_owners_are_probes_and_their_successes_critical() {
         [(AlertKind::Probe, Severity::Low)],
         "rate-limited per owner"
     );
+    let suppressed = with_subject(&failure, "repo:stranger/tool-2:ref:refs/heads/main", 2);
+    invoke(&deps, suppressed).await.unwrap();
+    assert_eq!(
+        alerts(&deps).len(),
+        1,
+        "a redelivered suppressed probe stays suppressed"
+    );
     let records = deps.metrics.records.lock().unwrap().clone();
     assert!(records
         .iter()
@@ -321,7 +332,9 @@ async fn a_burst_gives_one_spike_alert_and_later_one_recovery() {
     for n in 0..25 {
         clock.store(T0 + n as i64 * 4, Ordering::SeqCst);
         let sub = format!("repo:acme/web-app:ref:refs/heads/feature-{n}");
-        invoke(&deps, at(with_subject(&failure, &sub, n), T0 + n as i64 * 4)).await.unwrap();
+        invoke(&deps, at(with_subject(&failure, &sub, n), T0 + n as i64 * 4))
+            .await
+            .unwrap();
     }
     let spikes = |deps: &TestDeps| {
         deps.alerts
@@ -346,7 +359,12 @@ async fn a_burst_gives_one_spike_alert_and_later_one_recovery() {
     let success = sample("none/github-push-main-success.json");
     for n in 0..3 {
         clock.store(T0 + 600 + n * 300, Ordering::SeqCst);
-        invoke(&deps, at(retry_of(&success, 100 + n as usize), T0 + 600 + n * 300)).await.unwrap();
+        invoke(
+            &deps,
+            at(retry_of(&success, 100 + n as usize), T0 + 600 + n * 300),
+        )
+        .await
+        .unwrap();
     }
     let recoveries: Vec<String> = deps
         .alerts
@@ -367,10 +385,17 @@ async fn incident_windows_run_on_the_event_time() {
     let deps = deps(Arc::new(AtomicI64::new(T0)));
     let failure = sample("subject-mismatch/pull-request/github-pull-request-vs-branch-policy.json");
     let first = invoke(&deps, at(retry_of(&failure, 1), T0 - 3000)).await.unwrap();
-    let same_window = invoke(&deps, at(retry_of(&failure, 2), T0 - 3000 + 600)).await.unwrap();
-    let next_window = invoke(&deps, at(retry_of(&failure, 3), T0 - 3000 + 1000)).await.unwrap();
+    let same_window = invoke(&deps, at(retry_of(&failure, 2), T0 - 3000 + 600))
+        .await
+        .unwrap();
+    let next_window = invoke(&deps, at(retry_of(&failure, 3), T0 - 3000 + 1000))
+        .await
+        .unwrap();
     assert_eq!(first.events[0].incident_id, same_window.events[0].incident_id);
-    assert_ne!(first.events[0].incident_id, next_window.events[0].incident_id, "15 minutes later: a new incident");
+    assert_ne!(
+        first.events[0].incident_id, next_window.events[0].incident_id,
+        "15 minutes later: a new incident"
+    );
     assert_eq!(alerts(&deps).len(), 2);
 
     // An event stamped an hour ahead of the wall clock is placed at the wall clock.
