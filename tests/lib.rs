@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use diagnosis::AccountSnapshot;
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 pub fn events_dir() -> PathBuf {
@@ -17,7 +20,9 @@ pub fn files_below(dir: &Path, extensions: &[&str]) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(current) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&current) else { continue };
+        let Ok(entries) = std::fs::read_dir(&current) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -48,7 +53,9 @@ pub fn pascal_case(kebab: &str) -> String {
         .split('-')
         .map(|word| {
             let mut chars = word.chars();
-            chars.next().map_or(String::new(), |first| first.to_uppercase().chain(chars).collect())
+            chars
+                .next()
+                .map_or(String::new(), |first| first.to_uppercase().chain(chars).collect())
         })
         .collect()
 }

@@ -34,17 +34,13 @@ pub struct IamAccountState {
 /// Credentials from an assumed read role last an hour; refresh well before.
 const CLIENT_TTL: Duration = Duration::from_secs(45 * 60);
 
-fn iam_error(context: &str, error: impl ProvideErrorMetadata + std::fmt::Display) -> PortError {
+fn iam_error(context: &str, error: &(impl ProvideErrorMetadata + std::error::Error)) -> PortError {
     let code = error.code().unwrap_or("");
     let retryable = matches!(
         code,
         "Throttling" | "ThrottlingException" | "ServiceFailure" | "RequestLimitExceeded"
     ) || code.is_empty();
-    PortError::new(
-        "iam",
-        format!("{context}: {}", error.message().unwrap_or(&error.to_string())),
-        retryable,
-    )
+    PortError::new("iam", format!("{context}: {}", crate::describe(error)), retryable)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -133,10 +129,9 @@ impl IamAccountState {
             .send()
             .await
             .map_err(|e| {
-                let e = e.into_service_error();
                 PortError::new(
                     "sts",
-                    format!("AssumeRole {role_arn}: {}", e.message().unwrap_or(&e.to_string())),
+                    format!("AssumeRole {role_arn}: {}", crate::describe(&e)),
                     false,
                 )
             })?;
@@ -190,11 +185,13 @@ impl IamAccountState {
                 Role::new(role.role_name, role.arn, max, policy)
             }),
             Err(error) => {
-                let error = error.into_service_error();
-                if error.is_no_such_entity_exception() {
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_no_such_entity_exception())
+                {
                     None
                 } else {
-                    return Err(iam_error(&format!("GetRole {name}"), error));
+                    return Err(iam_error(&format!("GetRole {name}"), &error));
                 }
             }
         };
@@ -220,7 +217,7 @@ impl IamAccountState {
             .list_open_id_connect_providers()
             .send()
             .await
-            .map_err(|e| iam_error("ListOpenIDConnectProviders", e.into_service_error()))?;
+            .map_err(|e| iam_error("ListOpenIDConnectProviders", &e))?;
         let mut providers = Vec::new();
         for entry in list.open_id_connect_provider_list.unwrap_or_default() {
             let Some(arn) = entry.arn else { continue };
@@ -229,7 +226,7 @@ impl IamAccountState {
                 .open_id_connect_provider_arn(&arn)
                 .send()
                 .await
-                .map_err(|e| iam_error(&format!("GetOpenIDConnectProvider {arn}"), e.into_service_error()))?;
+                .map_err(|e| iam_error(&format!("GetOpenIDConnectProvider {arn}"), &e))?;
             let url = provider.url.unwrap_or_default();
             providers.push(OidcProvider {
                 url: url.trim_start_matches("https://").to_owned(),

@@ -17,3 +17,14 @@ pub async fn load_sdk_config(operation_timeout: Duration) -> aws_config::SdkConf
         .build();
     aws_config::from_env().timeout_config(timeouts).load().await
 }
+
+/// The service's own message, or the whole error chain (a connection failure has no
+/// message, and "unhandled error" alone tells an operator nothing).
+pub fn describe(
+    error: &(impl aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error),
+) -> String {
+    match error.message() {
+        Some(message) => format!("{}: {message}", error.code().unwrap_or("error")),
+        None => aws_smithy_types::error::display::DisplayErrorContext(error).to_string(),
+    }
+}

@@ -2,7 +2,6 @@
 
 use std::io::Write;
 
-use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
 use aws_sdk_cloudwatch::types::{Dimension as CwDimension, MetricDatum, StandardUnit};
 use aws_smithy_types::DateTime;
 use diagnosis::metrics::{Datum, MetricRecord};
@@ -63,10 +62,9 @@ impl MetricSink for CloudWatchSink {
                 .send()
                 .await
                 .map_err(|e| {
-                    let e = e.into_service_error();
                     PortError::new(
                         "cloudwatch",
-                        format!("PutMetricData: {}", e.message().unwrap_or(&e.to_string())),
+                        format!("PutMetricData: {}", crate::describe(&e)),
                         true,
                     )
                 })?;

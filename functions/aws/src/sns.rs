@@ -1,7 +1,6 @@
 //! Alerts to the SNS topic: the Amazon Q custom notification for chat and Lambda
 //! subscribers, plain text for email, and attributes for filter policies.
 
-use aws_sdk_sns::error::ProvideErrorMetadata;
 use aws_sdk_sns::types::MessageAttributeValue;
 use diagnosis::alert::{message_attributes, Alert};
 use diagnosis::ports::{AlertSink, PortError};
@@ -65,14 +64,11 @@ impl AlertSink for SnsAlertSink {
                 .map_err(|e| PortError::new("sns", e.to_string(), false))?;
             publish = publish.message_attributes(name, attribute);
         }
-        publish.send().await.map(|_| ()).map_err(|e| {
-            let e = e.into_service_error();
-            PortError::new(
-                "sns",
-                format!("Publish: {}", e.message().unwrap_or(&e.to_string())),
-                true,
-            )
-        })
+        publish
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| PortError::new("sns", format!("Publish: {}", crate::describe(&e)), true))
     }
 }
 

@@ -108,6 +108,10 @@ pub fn decide(
     config: &SpikeConfig,
 ) -> (SpikeAction, Option<SpikeState>) {
     let current = state.cloned().unwrap_or_default();
+    // An event older than the last change (a late delivery) cannot judge the present.
+    if state.is_some() && now < current.since.max(current.last_alert) {
+        return (SpikeAction::Nothing, None);
+    }
     let next_version = current.version + 1;
     match (current.spiking, assessment.is_spike) {
         (false, true) if current.last_alert == 0 || now - current.last_alert >= config.cooldown_seconds => (
@@ -134,6 +138,7 @@ pub fn decide(
             Some(SpikeState {
                 version: next_version,
                 spiking: false,
+                since: now,
                 ..current
             }),
         ),
@@ -244,6 +249,30 @@ mod tests {
             actions.iter().map(|(_, a)| *a).collect::<Vec<_>>(),
             [SpikeAction::Alert, SpikeAction::Recover]
         );
+    }
+
+    #[test]
+    fn a_late_event_does_not_judge_an_ongoing_spike() {
+        let spiking = SpikeState {
+            version: 1,
+            spiking: true,
+            since: 1000,
+            last_alert: 1000,
+            peak: 30,
+        };
+        let quiet = Assessment {
+            failures: 0,
+            baseline: 0.0,
+            is_spike: false,
+            labels: BTreeMap::new(),
+        };
+        assert_eq!(
+            decide(Some(&spiking), &quiet, 400, &CONFIG),
+            (SpikeAction::Nothing, None)
+        );
+        let (action, next) = decide(Some(&spiking), &quiet, 1600, &CONFIG);
+        assert_eq!(action, SpikeAction::Recover);
+        assert_eq!(next.map(|s| (s.spiking, s.since)), Some((false, 1600)));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use diagnosis::alert::{triage, Alert, AlertKind, Severity, SpikeSummary, Triage}
 use diagnosis::claims::Claims;
 use diagnosis::metrics::{Dimension, MetricName, MetricRecord, UNKNOWN_DIMENSION};
 use diagnosis::ports::{AccountState, AlertSink, Incident, MetricSink, PortError, StateStore};
-use diagnosis::spike::{assess, decide, top_labels, SpikeAction};
+use diagnosis::spike::{assess, decide, top_labels, SpikeAction, SpikeState};
 use diagnosis::{diagnose_claims, read_input, Cause, Diagnosis, InputItem};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use oidc_watch_aws::config::Config;
@@ -245,6 +245,8 @@ where
         (false, None) => None,
     };
     let mut pending_alert = None;
+    // Spikes count jobs, not the retries of one job: a failure counts when it opens an incident.
+    let mut opened_new_incident = false;
     if let Some(kind) = alert_kind {
         let key = incident_key(&diagnosis);
         let (incident, mut should_alert) = if first {
@@ -262,6 +264,7 @@ where
                 .await
                 .map_err(HandlerError::State)?
             {
+                opened_new_incident = true;
                 (Some(opened), true)
             } else {
                 (
@@ -303,7 +306,7 @@ where
         scopes.push(format!("role:{role_dimension}"));
     }
     if first {
-        if failed {
+        if failed && opened_new_incident {
             let horizon =
                 wall.max(now) + config.spike.window_seconds * (config.spike.baseline_windows + 2) + 3600;
             let labels = vec![
@@ -346,11 +349,10 @@ where
         result.alerts.push(kind.as_str());
     }
 
-    if first {
-        for scope in &scopes {
-            if let Some(kind) = check_spike(deps, scope, &account, now).await? {
-                result.alerts.push(kind);
-            }
+    // Redeliveries check too: the first delivery may have failed before its spike alert.
+    for scope in &scopes {
+        if let Some(kind) = check_spike(deps, scope, &account, now).await? {
+            result.alerts.push(kind);
         }
     }
 
@@ -428,7 +430,17 @@ where
             top_causes: top_labels(&assessment.labels, "cause:", 5),
         }),
     };
-    deps.alerts.publish(&alert).await.map_err(HandlerError::Alert)?;
+    if let Err(error) = deps.alerts.publish(&alert).await {
+        // Give the decision back, so the retry of this event makes it again and alerts.
+        let undo = SpikeState {
+            version: next.version + 1,
+            ..state.unwrap_or_default()
+        };
+        if let Err(undo_error) = deps.state.save_spike_state(scope, &undo).await {
+            tracing::error!(error = %undo_error, scope, "spike state not rolled back");
+        }
+        return Err(HandlerError::Alert(error));
+    }
     Ok(Some(kind.as_str()))
 }
 

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The monitor's end-to-end tests (tests/e2e/test_monitor.py) around a PREBUILT binary: the
+# venv (pinned, skipped when up to date), moto on 127.0.0.1, pytest; and, whatever happens
+# (failure, Ctrl-C), everything it started is stopped. It builds nothing: the caller does.
+#
+# Usage: tests/e2e/run.sh [binary] [pytest args...]
+#          binary defaults to target/debug/oidc-monitor (cargo build -p oidc-monitor)
+#        e.g. tests/e2e/run.sh target/release/oidc-monitor -k spike
+# Env:   E2E_MOTO_PORT (5055), E2E_LAMBDA_PORT (9055), E2E_STATE (target/e2e),
+#        E2E_INVOKE_TIMEOUT (30 s per invocation), E2E_PYTEST_TIMEOUT (600 s for the whole run).
+# Logs:  $E2E_STATE/monitor-tests/<test>-<n>.log (each instance), $E2E_STATE/moto.log.
+# It stops the watch server of $E2E_STATE at the end, and moto if it started it; run two at
+# once only with different E2E_STATE and ports.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=common.sh
+source "$here/common.sh"
+
+binary="${1:-$e2e_root/target/debug/oidc-monitor}"
+if [[ $# -gt 0 ]]; then shift; fi
+# Relative to the caller's directory, else to the repository root.
+if [[ "$binary" != /* && ! -e "$binary" ]]; then binary="$e2e_root/$binary"; fi
+[[ -f "$binary" && -x "$binary" ]] || e2e_die "not an executable: $binary (build it first: cargo build -p oidc-monitor)"
+binary="$(cd "$(dirname "$binary")" && pwd)/$(basename "$binary")"
+cd "$e2e_root"
+
+export E2E_STATE E2E_VENV E2E_MOTO_PORT E2E_LAMBDA_PORT
+export E2E_INVOKE_TIMEOUT="${E2E_INVOKE_TIMEOUT:-30}"
+
+started_moto=0
+pytest_pid=""
+cleanup() {
+  local rc=$?
+  "$here/lambda.sh" stop || true
+  if (( started_moto )); then "$here/moto.sh" stop || true; fi
+  exit "$rc"
+}
+# pytest runs in the background under `timeout` (its own process group), and this script
+# waits for it with `wait`, which a trapped signal interrupts at once (bash would defer the
+# trap until a foreground child exits). On Ctrl-C or TERM: stop pytest (timeout passes TERM
+# on), then cleanup stops the instances, the watch server and moto.
+on_signal() {
+  trap - INT TERM
+  if [[ -n "$pytest_pid" ]]; then kill -TERM "$pytest_pid" 2>/dev/null || true; wait "$pytest_pid" 2>/dev/null || true; fi
+  exit 130
+}
+trap cleanup EXIT
+trap on_signal INT TERM
+
+t0=$(e2e_now_ms)
+"$here/setup-venv.sh" >/dev/null
+if ! "$here/moto.sh" status >/dev/null 2>&1; then
+  started_moto=1
+  "$here/moto.sh" start
+fi
+e2e_log "venv and moto ready in $(( $(e2e_now_ms) - t0 )) ms; testing $binary"
+
+# No .pytest_cache or __pycache__ in the work tree.
+rm -f "$E2E_STATE/monitor-tests/timings.json"
+rc=0
+E2E_MONITOR_BINARY="$binary" PYTHONDONTWRITEBYTECODE=1 \
+  timeout --kill-after=10 "${E2E_PYTEST_TIMEOUT:-600}" \
+  "$E2E_VENV/bin/python" -m pytest -q -p no:cacheprovider --durations=5 \
+  "$here/test_monitor.py" "$@" </dev/null &
+pytest_pid=$!
+wait "$pytest_pid" || rc=$?
+pytest_pid=""
+if [[ -f "$E2E_STATE/monitor-tests/timings.json" ]]; then
+  e2e_log "timings (s): $(cat "$E2E_STATE/monitor-tests/timings.json")"
+fi
+exit "$rc"
