@@ -416,7 +416,15 @@ where
         } else {
             Severity::Info
         },
-        thread_id: format!("spike-{scope}-{}", next.since),
+        // A recovery joins the thread of the spike it ends.
+        thread_id: format!(
+            "spike-{scope}-{}",
+            if kind == AlertKind::Recovery {
+                state.as_ref().map_or(next.since, |s| s.since)
+            } else {
+                next.since
+            }
+        ),
         account_id: account.to_owned(),
         cause: None,
         attempts: assessment.failures,

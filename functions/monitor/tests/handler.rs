@@ -377,6 +377,18 @@ async fn a_burst_gives_one_spike_alert_and_later_one_recovery() {
         .collect();
     // A role's own scope recovers with that role's next event; these successes are another role's.
     assert_eq!(recoveries, ["all"]);
+    let thread = |kind| {
+        let alerts = deps.alerts.alerts.lock().unwrap();
+        let alert = alerts
+            .iter()
+            .find(|a| a.kind == kind && a.spike.as_ref().unwrap().scope == "all");
+        alert.unwrap().thread_id.clone()
+    };
+    assert_eq!(
+        thread(AlertKind::Spike),
+        thread(AlertKind::Recovery),
+        "a recovery joins its spike's thread"
+    );
     assert_eq!(spikes(&deps).len(), 2, "no new spike alert");
 }
 

@@ -1,0 +1,326 @@
+//! Configuration from the environment, read once at init; a bad value fails init with a
+//! message naming the variable. The Slack credential itself is never an environment
+//! value: only where to read it (Secrets Manager or an SSM SecureString).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use diagnosis::metrics::{validate_namespace, DEFAULT_NAMESPACE};
+
+use crate::secrets::is_acceptable_url;
+use crate::slack::{RetryPolicy, DEFAULT_API_URL};
+
+pub const SLACK_MODE: &str = "SLACK_MODE";
+pub const SLACK_SECRET_ID: &str = "SLACK_SECRET_ID";
+pub const SLACK_PARAMETER_NAME: &str = "SLACK_PARAMETER_NAME";
+pub const SLACK_CHANNEL: &str = "SLACK_CHANNEL";
+pub const SLACK_ROUTES: &str = "SLACK_ROUTES";
+pub const SLACK_API_URL: &str = "SLACK_API_URL";
+pub const SLACK_MAX_ATTEMPTS: &str = "SLACK_MAX_ATTEMPTS";
+pub const SLACK_MAX_RETRY_AFTER_SECONDS: &str = "SLACK_MAX_RETRY_AFTER_SECONDS";
+pub const STATE_TABLE_NAME: &str = "STATE_TABLE_NAME";
+pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
+pub const ALARM_BREAKDOWN: &str = "ALARM_BREAKDOWN";
+pub const PROBE_ALERT_INTERVAL_SECONDS: &str = "PROBE_ALERT_INTERVAL_SECONDS";
+
+/// Variables that would put the credential in plain sight: refused.
+const FORBIDDEN: [&str; 3] = ["SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "SLACK_TOKEN"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Incoming webhook: one channel, no threads.
+    Webhook,
+    /// Bot token and `chat.postMessage`: channels, routing, threads.
+    Bot,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretLocation {
+    SecretsManager(String),
+    Parameter(String),
+}
+
+/// Owner or account to channel (bot mode). Owners match case-insensitively and win over
+/// accounts; the rest go to the default channel.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Routes {
+    pub owners: Vec<(String, String)>,
+    pub accounts: Vec<(String, String)>,
+}
+
+impl Routes {
+    /// `owner:acme=C0123,account:111122223333=C0456`
+    pub fn parse(text: &str) -> Result<Routes, String> {
+        let mut routes = Routes::default();
+        for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (key, channel) = entry
+                .split_once('=')
+                .ok_or_else(|| format!("{entry:?} is not KIND:VALUE=CHANNEL"))?;
+            let channel = channel.trim();
+            if channel.is_empty() {
+                return Err(format!("{entry:?} has no channel"));
+            }
+            match key.trim().split_once(':') {
+                Some(("owner", owner)) if !owner.is_empty() => routes
+                    .owners
+                    .push((owner.to_ascii_lowercase(), channel.to_owned())),
+                Some(("account", account))
+                    if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    routes.accounts.push((account.to_owned(), channel.to_owned()))
+                }
+                _ => {
+                    return Err(format!(
+                        "{entry:?}: the key must be owner:NAME or account:12-DIGIT-ID"
+                    ))
+                }
+            }
+        }
+        Ok(routes)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.owners.is_empty() && self.accounts.is_empty()
+    }
+
+    pub fn channel_for<'a>(&'a self, owner: Option<&str>, account: Option<&str>) -> Option<&'a str> {
+        let by_owner = owner.and_then(|o| {
+            self.owners
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(o))
+                .map(|(_, c)| c.as_str())
+        });
+        by_owner.or_else(|| {
+            account.and_then(|a| {
+                self.accounts
+                    .iter()
+                    .find(|(id, _)| id == a)
+                    .map(|(_, c)| c.as_str())
+            })
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub mode: Mode,
+    pub secret: SecretLocation,
+    /// Bot mode: the default channel (ID or name).
+    pub channel: Option<String>,
+    pub routes: Routes,
+    pub api_url: String,
+    pub retry: RetryPolicy,
+    pub state_table_name: String,
+    pub metrics_namespace: String,
+    pub alarm_breakdown: bool,
+    pub probe_alert_interval_seconds: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+fn error(variable: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_map(&std::env::vars().collect())
+    }
+
+    pub fn from_map(env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+        if let Some(name) = FORBIDDEN.iter().find(|n| get(n).is_some()) {
+            return Err(error(
+                name,
+                format!(
+                    "must not be set: store the Slack credential in Secrets Manager ({SLACK_SECRET_ID}) \
+                     or as an SSM SecureString ({SLACK_PARAMETER_NAME})"
+                ),
+            ));
+        }
+        let number = |name: &'static str, default: i64, min: i64, max: i64| -> Result<i64, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(text) => match text.parse::<i64>() {
+                    Ok(n) if (min..=max).contains(&n) => Ok(n),
+                    _ => Err(error(
+                        name,
+                        format!("must be a whole number in {min}..={max}, got {text:?}"),
+                    )),
+                },
+            }
+        };
+        let mode = match get(SLACK_MODE).unwrap_or("webhook") {
+            "webhook" => Mode::Webhook,
+            "bot" => Mode::Bot,
+            other => {
+                return Err(error(
+                    SLACK_MODE,
+                    format!("must be webhook or bot, got {other:?}"),
+                ))
+            }
+        };
+        let secret = match (get(SLACK_SECRET_ID), get(SLACK_PARAMETER_NAME)) {
+            (Some(id), None) => SecretLocation::SecretsManager(id.to_owned()),
+            (None, Some(name)) => SecretLocation::Parameter(name.to_owned()),
+            (Some(_), Some(_)) => {
+                return Err(error(
+                    SLACK_SECRET_ID,
+                    format!("set {SLACK_SECRET_ID} or {SLACK_PARAMETER_NAME}, not both"),
+                ))
+            }
+            (None, None) => {
+                return Err(error(
+                    SLACK_SECRET_ID,
+                    format!("{SLACK_SECRET_ID} (Secrets Manager) or {SLACK_PARAMETER_NAME} (SSM SecureString) is required"),
+                ))
+            }
+        };
+        let channel = get(SLACK_CHANNEL).map(str::to_owned);
+        let routes = Routes::parse(get(SLACK_ROUTES).unwrap_or("")).map_err(|m| error(SLACK_ROUTES, m))?;
+        match mode {
+            Mode::Bot if channel.is_none() => {
+                return Err(error(SLACK_CHANNEL, "is required with SLACK_MODE=bot"));
+            }
+            Mode::Webhook if !routes.is_empty() => {
+                return Err(error(
+                    SLACK_ROUTES,
+                    "needs SLACK_MODE=bot: a webhook posts to its own channel only",
+                ));
+            }
+            _ => {}
+        }
+        let api_url = get(SLACK_API_URL)
+            .unwrap_or(DEFAULT_API_URL)
+            .trim_end_matches('/')
+            .to_owned();
+        if !is_acceptable_url(&api_url) {
+            return Err(error(
+                SLACK_API_URL,
+                "must be an https:// URL (or http:// on loopback)",
+            ));
+        }
+        let metrics_namespace = get(METRICS_NAMESPACE).unwrap_or(DEFAULT_NAMESPACE).to_owned();
+        validate_namespace(&metrics_namespace).map_err(|e| error(METRICS_NAMESPACE, e.to_string()))?;
+        let alarm_breakdown = match get(ALARM_BREAKDOWN).unwrap_or("on") {
+            "on" | "true" => true,
+            "off" | "false" => false,
+            other => {
+                return Err(error(
+                    ALARM_BREAKDOWN,
+                    format!("must be on or off, got {other:?}"),
+                ))
+            }
+        };
+        let retry = RetryPolicy {
+            max_attempts: number(SLACK_MAX_ATTEMPTS, 4, 1, 10)? as u32,
+            max_retry_after: Duration::from_secs(number(SLACK_MAX_RETRY_AFTER_SECONDS, 10, 0, 60)? as u64),
+            ..RetryPolicy::default()
+        };
+        Ok(Config {
+            mode,
+            secret,
+            channel,
+            routes,
+            api_url,
+            retry,
+            state_table_name: get(STATE_TABLE_NAME)
+                .map(str::to_owned)
+                .ok_or_else(|| error(STATE_TABLE_NAME, "is required"))?,
+            metrics_namespace,
+            alarm_breakdown,
+            probe_alert_interval_seconds: number(PROBE_ALERT_INTERVAL_SECONDS, 3600, 0, 7 * 86_400)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    const REQUIRED: [(&str, &str); 2] = [(SLACK_SECRET_ID, "oidc-watch/slack"), (STATE_TABLE_NAME, "t")];
+
+    #[test]
+    fn defaults() {
+        let config = Config::from_map(&env(&REQUIRED)).unwrap();
+        assert_eq!(config.mode, Mode::Webhook);
+        assert_eq!(
+            config.secret,
+            SecretLocation::SecretsManager("oidc-watch/slack".into())
+        );
+        assert_eq!(config.api_url, "https://slack.com/api");
+        assert_eq!(config.metrics_namespace, "OidcWatch");
+        assert!(config.alarm_breakdown);
+        assert_eq!(config.probe_alert_interval_seconds, 3600);
+        assert_eq!(config.retry.max_attempts, 4);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases: [(&[(&str, &str)], &str); 9] = [
+            (&[(SLACK_MODE, "email")], SLACK_MODE),
+            (
+                &[("SLACK_WEBHOOK_URL", "https://hooks.slack.com/x")],
+                "SLACK_WEBHOOK_URL",
+            ),
+            (&[("SLACK_BOT_TOKEN", "xoxb-1")], "SLACK_BOT_TOKEN"),
+            (&[(SLACK_PARAMETER_NAME, "/x")], SLACK_SECRET_ID),
+            (&[(SLACK_MODE, "bot")], SLACK_CHANNEL),
+            (&[(SLACK_ROUTES, "owner:acme=C1")], SLACK_ROUTES),
+            (&[(SLACK_API_URL, "http://slack.example")], SLACK_API_URL),
+            (&[(SLACK_MAX_ATTEMPTS, "0")], SLACK_MAX_ATTEMPTS),
+            (&[(ALARM_BREAKDOWN, "maybe")], ALARM_BREAKDOWN),
+        ];
+        for (extra, variable) in cases {
+            let mut pairs = REQUIRED.to_vec();
+            pairs.extend_from_slice(extra);
+            let error = Config::from_map(&env(&pairs)).unwrap_err();
+            assert_eq!(error.variable, variable, "{error}");
+        }
+        assert_eq!(
+            Config::from_map(&env(&[(SLACK_SECRET_ID, "x")]))
+                .unwrap_err()
+                .variable,
+            STATE_TABLE_NAME
+        );
+    }
+
+    #[test]
+    fn routes_by_owner_then_account() {
+        let routes = Routes::parse("owner:Acme=C1, account:111122223333=C2").unwrap();
+        assert_eq!(routes.channel_for(Some("acme"), Some("111122223333")), Some("C1"));
+        assert_eq!(
+            routes.channel_for(Some("other"), Some("111122223333")),
+            Some("C2")
+        );
+        assert_eq!(routes.channel_for(None, Some("999999999999")), None);
+        assert!(Routes::parse("acme=C1").is_err());
+        assert!(Routes::parse("account:12=C1").is_err());
+        let bot = Config::from_map(&env(&[
+            REQUIRED[0],
+            REQUIRED[1],
+            (SLACK_MODE, "bot"),
+            (SLACK_CHANNEL, "C0"),
+            (SLACK_ROUTES, "owner:acme=C1"),
+            (SLACK_API_URL, "http://127.0.0.1:8080/api/"),
+        ]))
+        .unwrap();
+        assert_eq!(bot.api_url, "http://127.0.0.1:8080/api");
+        assert_eq!(bot.routes.owners, [("acme".to_owned(), "C1".to_owned())]);
+    }
+}

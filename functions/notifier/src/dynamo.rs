@@ -1,0 +1,227 @@
+//! The notifier's state in the shared DynamoDB state table (partition key `pk` (S), sort
+//! key `sk` (S), TTL attribute `expires_at` (N), as `oidc-watch-aws`'s store):
+//!
+//! | pk | what |
+//! |---|---|
+//! | `delivery#<SNS MessageId>` | `state` = `pending` (with `lease_until`) or `posted` |
+//! | `thread#<threadId>` | `channel`, `ts` of the thread's first message |
+//! | `token#notify-probe#<owner>` | `until`, `holder` (the message that took it) |
+//!
+//! The prefixes differ from the monitor's (`event#`, `incident#`, `token#probe#`, …), so
+//! both functions can share the table.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::ports::{NotifierStore, PortError, ThreadRef};
+
+pub struct DynamoNotifierStore {
+    pub client: aws_sdk_dynamodb::Client,
+    pub table: String,
+}
+
+const ONE: &str = "-";
+/// Keys longer than this are hashed: partition keys are capped at 2048 bytes.
+const MAX_KEY_PART: usize = 512;
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// Long (attacker-sized) key parts are replaced by their FNV-1a hash.
+pub fn key_part(part: &str) -> String {
+    if part.len() <= MAX_KEY_PART {
+        return part.to_owned();
+    }
+    let hash = part.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("h{hash:016x}")
+}
+
+pub fn delivery_key(message_id: &str) -> String {
+    format!("delivery#{}", key_part(message_id))
+}
+
+pub fn thread_key(thread_id: &str) -> String {
+    format!("thread#{}", key_part(thread_id))
+}
+
+pub fn token_key(key: &str) -> String {
+    format!("token#{}", key_part(key))
+}
+
+fn store_error<E>(operation: &str, error: SdkError<E>) -> PortError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let message = match &error {
+        SdkError::ServiceError(e) => format!(
+            "{}: {}",
+            e.err().code().unwrap_or("error"),
+            e.err().message().unwrap_or("")
+        ),
+        other => other.to_string(),
+    };
+    PortError::new("dynamodb", format!("{operation}: {message}"), true)
+}
+
+impl DynamoNotifierStore {
+    fn key(&self, pk: String) -> HashMap<String, AttributeValue> {
+        HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(ONE))])
+    }
+
+    /// PutItem under a condition; `Ok(false)` when the condition failed.
+    async fn put_if(
+        &self,
+        operation: &str,
+        item: HashMap<String, AttributeValue>,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: &[(&str, AttributeValue)],
+    ) -> Result<bool, PortError> {
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition);
+        for (placeholder, name) in names {
+            request = request.expression_attribute_names(*placeholder, *name);
+        }
+        for (placeholder, value) in values {
+            request = request.expression_attribute_values(*placeholder, value.clone());
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(error) => match error.as_service_error() {
+                Some(e) if e.is_conditional_check_failed_exception() => Ok(false),
+                _ => Err(store_error(operation, error)),
+            },
+        }
+    }
+}
+
+impl NotifierStore for DynamoNotifierStore {
+    async fn begin_delivery(
+        &self,
+        message_id: &str,
+        now: i64,
+        lease: i64,
+        expires_at: i64,
+    ) -> Result<bool, PortError> {
+        let mut item = self.key(delivery_key(message_id));
+        item.extend([
+            ("state".to_owned(), s("pending")),
+            ("lease_until".to_owned(), n(now + lease)),
+            ("expires_at".to_owned(), n(expires_at)),
+        ]);
+        self.put_if(
+            "PutItem delivery",
+            item,
+            "attribute_not_exists(pk) OR (#state = :pending AND #lease < :now)",
+            &[("#state", "state"), ("#lease", "lease_until")],
+            &[(":pending", s("pending")), (":now", n(now))],
+        )
+        .await
+    }
+
+    async fn finish_delivery(&self, message_id: &str, expires_at: i64) -> Result<(), PortError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(delivery_key(message_id))))
+            .update_expression("SET #state = :posted, expires_at = :expires REMOVE lease_until")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":posted", s("posted"))
+            .expression_attribute_values(":expires", n(expires_at))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| store_error("UpdateItem delivery", e))
+    }
+
+    async fn abandon_delivery(&self, message_id: &str) -> Result<(), PortError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(delivery_key(message_id))))
+            .condition_expression("#state = :pending")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":pending", s("pending"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => match error.as_service_error() {
+                Some(e) if e.is_conditional_check_failed_exception() => Ok(()),
+                _ => Err(store_error("DeleteItem delivery", error)),
+            },
+        }
+    }
+
+    async fn thread(&self, thread_id: &str) -> Result<Option<ThreadRef>, PortError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(thread_key(thread_id))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error("GetItem thread", e))?;
+        Ok(output.item.and_then(|item| {
+            let get = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+            Some(ThreadRef {
+                channel: get("channel")?,
+                ts: get("ts")?,
+            })
+        }))
+    }
+
+    async fn save_thread(
+        &self,
+        thread_id: &str,
+        thread: &ThreadRef,
+        expires_at: i64,
+    ) -> Result<(), PortError> {
+        let mut item = self.key(thread_key(thread_id));
+        item.extend([
+            ("channel".to_owned(), s(&thread.channel)),
+            ("ts".to_owned(), s(&thread.ts)),
+            ("expires_at".to_owned(), n(expires_at)),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| store_error("PutItem thread", e))
+    }
+
+    async fn take_token(&self, key: &str, holder: &str, now: i64, period: i64) -> Result<bool, PortError> {
+        let mut item = self.key(token_key(key));
+        item.extend([
+            ("until".to_owned(), n(now + period)),
+            ("holder".to_owned(), s(key_part(holder))),
+            ("expires_at".to_owned(), n(now + period + 86_400)),
+        ]);
+        self.put_if(
+            "PutItem token",
+            item,
+            "attribute_not_exists(pk) OR #until <= :now OR #holder = :holder",
+            &[("#until", "until"), ("#holder", "holder")],
+            &[(":now", n(now)), (":holder", s(key_part(holder)))],
+        )
+        .await
+    }
+}
