@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# The monitor's end-to-end tests (tests/e2e/test_monitor.py) around a PREBUILT binary: the
-# venv (pinned, skipped when up to date), moto on 127.0.0.1, pytest; and, whatever happens
-# (failure, Ctrl-C), everything it started is stopped. It builds nothing: the caller does.
+# The end-to-end tests of oidc-monitor (tests/e2e/test_monitor.py) and, given its binary, of
+# oidc-notifier (tests/e2e/test_notifier.py) around PREBUILT binaries: the venv (pinned,
+# skipped when up to date), moto on 127.0.0.1, pytest; and, whatever happens (failure,
+# Ctrl-C), everything it started is stopped. It builds nothing: the caller does.
 #
-# Usage: tests/e2e/run.sh [binary] [pytest args...]
-#          binary defaults to target/debug/oidc-monitor (cargo build -p oidc-monitor)
+# Usage: tests/e2e/run.sh [monitor-binary] [notifier-binary] [pytest args...]
+#          monitor-binary defaults to target/debug/oidc-monitor (cargo build -p oidc-monitor);
+#          notifier-binary (a second argument not starting with -) defaults to
+#          $E2E_NOTIFIER_BINARY, else target/debug/oidc-notifier if it exists (cargo build -p
+#          oidc-notifier); without one only test_monitor.py runs. The notifier tests also run
+#          the monitor binary (it publishes the alerts they replay).
 #        e.g. tests/e2e/run.sh target/release/oidc-monitor -k spike
+#             tests/e2e/run.sh target/debug/oidc-monitor target/debug/oidc-notifier -k test_notifier
 # Env:   E2E_MOTO_PORT (5055), E2E_LAMBDA_PORT (9055), E2E_STATE (target/e2e),
 #        E2E_INVOKE_TIMEOUT (30 s per invocation), E2E_PYTEST_TIMEOUT (600 s for the whole run).
-# Logs:  $E2E_STATE/monitor-tests/<test>-<n>.log (each instance), $E2E_STATE/moto.log.
+# Logs:  $E2E_STATE/{monitor,notifier}-tests/<test>-<n>.log (each instance), $E2E_STATE/moto.log.
 # It stops the watch server of $E2E_STATE at the end, and moto if it started it; run two at
 # once only with different E2E_STATE and ports.
 set -euo pipefail
@@ -16,12 +22,24 @@ here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=common.sh
 source "$here/common.sh"
 
+# Relative to the caller's directory, else to the repository root; made absolute.
+absolute() {
+  local path="$1"
+  if [[ "$path" != /* && ! -e "$path" ]]; then path="$e2e_root/$path"; fi
+  [[ -f "$path" && -x "$path" ]] || e2e_die "not an executable: $path (build it first: cargo build -p $2)"
+  echo "$(cd "$(dirname "$path")" && pwd)/$(basename "$path")"
+}
 binary="${1:-$e2e_root/target/debug/oidc-monitor}"
 if [[ $# -gt 0 ]]; then shift; fi
-# Relative to the caller's directory, else to the repository root.
-if [[ "$binary" != /* && ! -e "$binary" ]]; then binary="$e2e_root/$binary"; fi
-[[ -f "$binary" && -x "$binary" ]] || e2e_die "not an executable: $binary (build it first: cargo build -p oidc-monitor)"
-binary="$(cd "$(dirname "$binary")" && pwd)/$(basename "$binary")"
+binary="$(absolute "$binary" oidc-monitor)"
+notifier="${E2E_NOTIFIER_BINARY:-}"
+if [[ $# -gt 0 && "$1" != -* ]]; then notifier="$1"; shift; fi
+if [[ -z "$notifier" && -x "$e2e_root/target/debug/oidc-notifier" ]]; then notifier="$e2e_root/target/debug/oidc-notifier"; fi
+tests=("$here/test_monitor.py")
+if [[ -n "$notifier" ]]; then
+  notifier="$(absolute "$notifier" oidc-notifier)"
+  tests+=("$here/test_notifier.py")
+fi
 cd "$e2e_root"
 
 export E2E_STATE E2E_VENV E2E_MOTO_PORT E2E_LAMBDA_PORT
@@ -53,19 +71,21 @@ if ! "$here/moto.sh" status >/dev/null 2>&1; then
   started_moto=1
   "$here/moto.sh" start
 fi
-e2e_log "venv and moto ready in $(( $(e2e_now_ms) - t0 )) ms; testing $binary"
+e2e_log "venv and moto ready in $(( $(e2e_now_ms) - t0 )) ms; testing $binary${notifier:+ and $notifier}"
 
 # No .pytest_cache or __pycache__ in the work tree.
-rm -f "$E2E_STATE/monitor-tests/timings.json"
+rm -f "$E2E_STATE/monitor-tests/timings.json" "$E2E_STATE/notifier-tests/timings.json"
 rc=0
-E2E_MONITOR_BINARY="$binary" PYTHONDONTWRITEBYTECODE=1 \
+E2E_MONITOR_BINARY="$binary" E2E_NOTIFIER_BINARY="$notifier" PYTHONDONTWRITEBYTECODE=1 \
   timeout --kill-after=10 "${E2E_PYTEST_TIMEOUT:-600}" \
   "$E2E_VENV/bin/python" -m pytest -q -p no:cacheprovider --durations=5 \
-  "$here/test_monitor.py" "$@" </dev/null &
+  "${tests[@]}" "$@" </dev/null &
 pytest_pid=$!
 wait "$pytest_pid" || rc=$?
 pytest_pid=""
-if [[ -f "$E2E_STATE/monitor-tests/timings.json" ]]; then
-  e2e_log "timings (s): $(cat "$E2E_STATE/monitor-tests/timings.json")"
-fi
+for suite in monitor notifier; do
+  if [[ -f "$E2E_STATE/$suite-tests/timings.json" ]]; then
+    e2e_log "$suite timings (s): $(cat "$E2E_STATE/$suite-tests/timings.json")"
+  fi
+done
 exit "$rc"

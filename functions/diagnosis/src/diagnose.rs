@@ -1,6 +1,7 @@
 //! From claims and the account's IAM state to a cause, the failing condition and the fix.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -129,7 +130,8 @@ pub struct Diagnosis {
     pub explanation: String,
     pub fix: Option<String>,
     pub failed_conditions: Vec<FailedCondition>,
-    pub findings: Vec<Finding>,
+    /// Shared with the role's cached audit: the same for every event of a role.
+    pub findings: Arc<[Finding]>,
     /// `account-snapshot` when the role and providers were known, else `event-only`.
     pub evidence: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -178,29 +180,38 @@ impl Verdict {
 /// Diagnoses one event. `account` is the IAM state of the event's account, if known: a
 /// snapshot of another account is ignored.
 pub fn diagnose(event: &WebIdentityEvent, account: Option<&AccountSnapshot>) -> Diagnosis {
-    diagnose_claims(&Claims::from_event(event), account)
+    diagnose_owned(Claims::from_event(event), account)
 }
 
+/// Diagnoses from claims the caller keeps using.
 pub fn diagnose_claims(claims: &Claims, account: Option<&AccountSnapshot>) -> Diagnosis {
+    diagnose_owned(claims.clone(), account)
+}
+
+fn diagnose_owned(claims: Claims, account: Option<&AccountSnapshot>) -> Diagnosis {
     let account = account.filter(|a| claims.account_id.as_deref() == Some(a.account_id.as_str()));
     let role = account.and_then(|a| a.role(claims.role_name.as_deref()?));
-    let verdict = classify(claims, account, role);
-    let findings = role.map(|r| r.findings.clone()).unwrap_or_default();
+    let verdict = classify(&claims, account, role);
+    let findings = role.map_or_else(|| Arc::from([]), |r| Arc::clone(&r.findings));
+    let (provider, provider_arn) = match claims.provider {
+        Some(p) => (Some(p.url), p.arn),
+        None => (None, None),
+    };
     Diagnosis {
-        event_id: claims.event_id.clone(),
-        event_time: claims.event_time.clone(),
-        account_id: claims.account_id.clone(),
-        region: claims.region.clone(),
+        event_id: claims.event_id,
+        event_time: claims.event_time,
+        account_id: claims.account_id,
+        region: claims.region,
         outcome: claims.outcome,
-        error_code: claims.error_code.clone(),
-        error_message: claims.error_message.clone(),
-        role_arn: claims.role_arn.clone(),
-        role_name: claims.role_name.clone(),
-        provider: claims.provider.as_ref().map(|p| p.url.clone()),
-        provider_arn: claims.provider.as_ref().and_then(|p| p.arn.clone()),
-        subject: claims.subject.clone(),
-        audience: claims.audience.clone(),
-        claims: claims.derived.clone(),
+        error_code: claims.error_code,
+        error_message: claims.error_message,
+        role_arn: claims.role_arn,
+        role_name: claims.role_name,
+        provider,
+        provider_arn,
+        subject: claims.subject,
+        audience: claims.audience,
+        claims: claims.derived,
         cause: verdict.cause,
         subject_mismatch: verdict.subject_mismatch,
         confidence: verdict.confidence,
@@ -213,12 +224,12 @@ pub fn diagnose_claims(claims: &Claims, account: Option<&AccountSnapshot>) -> Di
         } else {
             "event-only"
         },
-        session_name: claims.session_name.clone(),
+        session_name: claims.session_name,
         duration_seconds: claims.duration_seconds,
-        session_tags: claims.session_tags.clone(),
-        endpoint_type: claims.endpoint_type.clone(),
-        source_ip: claims.source_ip.clone(),
-        github_run_id: claims.github_run_id.clone(),
+        session_tags: claims.session_tags,
+        endpoint_type: claims.endpoint_type,
+        source_ip: claims.source_ip,
+        github_run_id: claims.github_run_id,
     }
 }
 

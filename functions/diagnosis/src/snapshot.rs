@@ -1,6 +1,8 @@
 //! An account's IAM state in AWS's own shapes: `aws iam get-role`,
 //! `aws iam get-open-id-connect-provider`, or `get-account-authorization-details`.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -31,7 +33,7 @@ pub struct Role {
     /// A policy IAM would not store still lets every other role be diagnosed.
     pub trust_policy: Result<PolicyDocument, PolicyError>,
     /// The audit of the trust policy: it depends on the role alone, so it is done once.
-    pub findings: Vec<Finding>,
+    pub findings: Arc<[Finding]>,
 }
 
 impl Role {
@@ -41,7 +43,7 @@ impl Role {
         max_session_duration: u64,
         trust_policy: Result<PolicyDocument, PolicyError>,
     ) -> Self {
-        let findings = trust_policy.as_ref().map(audit).unwrap_or_default();
+        let findings = trust_policy.as_ref().map(audit).unwrap_or_default().into();
         Role {
             name,
             arn,

@@ -56,7 +56,13 @@ pub const MAX_MESSAGE_CHARS: usize = 4000;
 
 /// The last guard on a finished message: no raw control characters, bounded length.
 pub fn finish_message(message: String) -> String {
-    let escaped = escape_controls(&message).into_owned();
+    let escaped = match escape_controls(&message) {
+        std::borrow::Cow::Borrowed(_) => message,
+        std::borrow::Cow::Owned(escaped) => escaped,
+    };
+    if escaped.len() <= MAX_MESSAGE_CHARS {
+        return escaped;
+    }
     match escaped.char_indices().nth(MAX_MESSAGE_CHARS) {
         Some((cut, _)) => format!("{}…", &escaped[..cut]),
         None => escaped,
@@ -66,7 +72,8 @@ pub fn finish_message(message: String) -> String {
 /// `value` with control and invisible characters escaped, for printing to a terminal,
 /// where a hostile subject could otherwise move the cursor or forge output.
 pub fn escape_controls(value: &str) -> std::borrow::Cow<'_, str> {
-    if !value.chars().any(|c| c.is_control() || is_invisible(c)) {
+    let printable_ascii = value.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if printable_ascii || !value.chars().any(|c| c.is_control() || is_invisible(c)) {
         return std::borrow::Cow::Borrowed(value);
     }
     let mut out = String::with_capacity(value.len() + 8);

@@ -167,6 +167,22 @@ impl NotifierStore for DynamoNotifierStore {
         }
     }
 
+    async fn delivery_posted(&self, message_id: &str) -> Result<bool, PortError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(delivery_key(message_id))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error("GetItem delivery", e))?;
+        Ok(output
+            .item
+            .and_then(|item| item.get("state").and_then(|v| v.as_s().ok()).cloned())
+            .is_some_and(|state| state == "posted"))
+    }
+
     async fn thread(&self, thread_id: &str) -> Result<Option<ThreadRef>, PortError> {
         let output = self
             .client

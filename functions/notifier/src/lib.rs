@@ -4,7 +4,8 @@
 //! 1. Read each SNS record; what is neither an oidc-watch alert nor an alarm is logged
 //!    and dropped.
 //! 2. Claim the SNS `MessageId` (a conditional write): a redelivery of a message that was
-//!    posted, or is being posted, is a duplicate and posts nothing.
+//!    posted is a duplicate and posts nothing; one still being posted by another invocation
+//!    fails this one, to be retried after the other's lease.
 //! 3. Probe alerts: at most one per owner per `PROBE_ALERT_INTERVAL_SECONDS`.
 //! 4. Alarms on oidc-watch metrics: the failures in the window by cause and by role
 //!    (`GetMetricData`).
@@ -62,6 +63,10 @@ pub enum HandlerError {
     Slack(SlackError),
     #[error("state table: {0}")]
     State(PortError),
+    /// Another invocation holds the message's claim and has not posted it yet: retry once
+    /// its lease runs out (if it died, the retry posts; if it posted, the retry is a duplicate).
+    #[error("message {0} is being delivered by another invocation")]
+    InFlight(String),
 }
 
 /// Every error fails the invocation, so Lambda retries it and then hands it to the DLQ;
@@ -72,6 +77,7 @@ impl From<HandlerError> for Diagnostic {
             HandlerError::Slack(e) if e.retryable() => "Retryable.Slack",
             HandlerError::Slack(_) => "NonRetryable.SlackRejected",
             HandlerError::State(_) => "Retryable.StateStore",
+            HandlerError::InFlight(_) => "Retryable.InFlight",
         };
         Diagnostic {
             error_type: error_type.to_owned(),
@@ -242,6 +248,14 @@ where
         .await
         .map_err(HandlerError::State)?
     {
+        if !deps
+            .store
+            .delivery_posted(message_id)
+            .await
+            .map_err(HandlerError::State)?
+        {
+            return Err(HandlerError::InFlight(bounded(message_id)));
+        }
         tracing::info!(message_id = %bounded(message_id), "redelivery of a message already posted; skipped");
         outcome.status = Status::Duplicate;
         return Ok(outcome);

@@ -75,6 +75,9 @@ pub trait NotifierStore {
         expires_at: i64,
     ) -> impl Future<Output = Result<bool, PortError>> + Send;
 
+    /// Whether the message was posted (not merely claimed by an invocation in flight).
+    fn delivery_posted(&self, message_id: &str) -> impl Future<Output = Result<bool, PortError>> + Send;
+
     /// Marks the message delivered: a redelivery is then a duplicate.
     fn finish_delivery(
         &self,
@@ -222,6 +225,10 @@ pub mod memory {
                     true
                 }
             })
+        }
+
+        async fn delivery_posted(&self, id: &str) -> Result<bool, PortError> {
+            self.with(|s| matches!(s.deliveries.get(id), Some(Delivery::Done)))
         }
 
         async fn finish_delivery(&self, id: &str, _expires: i64) -> Result<(), PortError> {
