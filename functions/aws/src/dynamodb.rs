@@ -4,8 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::operation::RequestId;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use diagnosis::ports::{Incident, PortError, StateStore};
 use diagnosis::spike::{MinuteCount, SpikeState};
@@ -16,19 +15,20 @@ pub struct DynamoStateStore {
 }
 
 /// The sort key of single-item partitions.
-const ONE: &str = "-";
+pub const ONE: &str = "-";
 /// Keys longer than this are hashed: partition keys are capped at 2048 bytes.
 const MAX_KEY_PART: usize = 512;
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn n(value: impl ToString) -> AttributeValue {
+pub fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn key_part(part: &str) -> String {
+/// Long (attacker-sized) key parts are replaced by their FNV-1a hash.
+pub fn key_part(part: &str) -> String {
     if part.len() <= MAX_KEY_PART {
         part.to_owned()
     } else {
@@ -47,13 +47,12 @@ fn minute_key(minute: i64) -> String {
     format!("{minute:012}")
 }
 
-fn store_error<E>(operation: &str, error: aws_sdk_dynamodb::error::SdkError<E>) -> PortError
+pub fn store_error<E>(operation: &str, error: SdkError<E>) -> PortError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    aws_sdk_dynamodb::error::SdkError<E>: RequestId,
 {
     let message = match &error {
-        aws_sdk_dynamodb::error::SdkError::ServiceError(e) => {
+        SdkError::ServiceError(e) => {
             format!(
                 "{}: {}",
                 e.err().code().unwrap_or("error"),
@@ -63,6 +62,36 @@ where
         other => other.to_string(),
     };
     PortError::new("dynamodb", format!("{operation}: {message}"), true)
+}
+
+/// PutItem under a condition; `Ok(false)` when the condition failed.
+pub async fn put_if(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    operation: &str,
+    item: HashMap<String, AttributeValue>,
+    condition: &str,
+    names: &[(&str, &str)],
+    values: &[(&str, AttributeValue)],
+) -> Result<bool, PortError> {
+    let mut request = client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression(condition);
+    for (placeholder, name) in names {
+        request = request.expression_attribute_names(*placeholder, *name);
+    }
+    for (placeholder, value) in values {
+        request = request.expression_attribute_values(*placeholder, value.clone());
+    }
+    match request.send().await {
+        Ok(_) => Ok(true),
+        Err(error) => match error.as_service_error() {
+            Some(e) if e.is_conditional_check_failed_exception() => Ok(false),
+            _ => Err(store_error(operation, error)),
+        },
+    }
 }
 
 fn get_n(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
@@ -102,7 +131,6 @@ impl DynamoStateStore {
         HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
     }
 
-    /// PutItem under a condition; `Ok(false)` when the condition failed.
     async fn put_if(
         &self,
         operation: &str,
@@ -111,25 +139,16 @@ impl DynamoStateStore {
         names: &[(&str, &str)],
         values: &[(&str, AttributeValue)],
     ) -> Result<bool, PortError> {
-        let mut request = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(condition);
-        for (placeholder, name) in names {
-            request = request.expression_attribute_names(*placeholder, *name);
-        }
-        for (placeholder, value) in values {
-            request = request.expression_attribute_values(*placeholder, value.clone());
-        }
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(error) => match error.as_service_error() {
-                Some(e) if e.is_conditional_check_failed_exception() => Ok(false),
-                _ => Err(store_error(operation, error)),
-            },
-        }
+        put_if(
+            &self.client,
+            &self.table,
+            operation,
+            item,
+            condition,
+            names,
+            values,
+        )
+        .await
     }
 }
 

@@ -1,12 +1,12 @@
 //! Diagnoses every sample event N times: a target for `valgrind --tool=callgrind`.
 use diagnosis::{diagnose, read_input, AccountSnapshot, InputItem};
 
-fn main() {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
     let mut files = Vec::new();
     let mut pending = vec![std::path::PathBuf::from(root)];
     while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        for entry in std::fs::read_dir(dir)?.flatten() {
             let path = entry.path();
             if path.is_dir() {
                 if !path.ends_with("replay") {
@@ -20,11 +20,14 @@ fn main() {
     let (accounts, events): (Vec<_>, Vec<_>) = files
         .iter()
         .partition(|p| p.to_string_lossy().contains("/accounts/"));
-    let accounts: Vec<AccountSnapshot> = accounts
+    let accounts = accounts
         .iter()
-        .map(|p| AccountSnapshot::from_json(&std::fs::read_to_string(p).unwrap()).unwrap())
-        .collect();
-    let events: Vec<Vec<u8>> = events.iter().map(|p| std::fs::read(p).unwrap()).collect();
+        .map(|p| Ok(AccountSnapshot::from_json(&std::fs::read_to_string(p)?)?))
+        .collect::<Result<Vec<_>, Box<dyn std::error::Error>>>()?;
+    let events = events
+        .iter()
+        .map(std::fs::read)
+        .collect::<Result<Vec<Vec<u8>>, _>>()?;
     let rounds: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
@@ -43,4 +46,5 @@ fn main() {
         }
     }
     println!("{causes}");
+    Ok(())
 }

@@ -12,37 +12,14 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
+use oidc_watch_aws::dynamodb::{key_part, n, put_if, s, store_error, ONE};
 
 use crate::ports::{NotifierStore, PortError, ThreadRef};
 
 pub struct DynamoNotifierStore {
     pub client: aws_sdk_dynamodb::Client,
     pub table: String,
-}
-
-const ONE: &str = "-";
-/// Keys longer than this are hashed: partition keys are capped at 2048 bytes.
-const MAX_KEY_PART: usize = 512;
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn n(value: impl ToString) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-/// Long (attacker-sized) key parts are replaced by their FNV-1a hash.
-pub fn key_part(part: &str) -> String {
-    if part.len() <= MAX_KEY_PART {
-        return part.to_owned();
-    }
-    let hash = part.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("h{hash:016x}")
 }
 
 pub fn delivery_key(message_id: &str) -> String {
@@ -57,27 +34,11 @@ pub fn token_key(key: &str) -> String {
     format!("token#{}", key_part(key))
 }
 
-fn store_error<E>(operation: &str, error: SdkError<E>) -> PortError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let message = match &error {
-        SdkError::ServiceError(e) => format!(
-            "{}: {}",
-            e.err().code().unwrap_or("error"),
-            e.err().message().unwrap_or("")
-        ),
-        other => other.to_string(),
-    };
-    PortError::new("dynamodb", format!("{operation}: {message}"), true)
-}
-
 impl DynamoNotifierStore {
     fn key(&self, pk: String) -> HashMap<String, AttributeValue> {
         HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(ONE))])
     }
 
-    /// PutItem under a condition; `Ok(false)` when the condition failed.
     async fn put_if(
         &self,
         operation: &str,
@@ -86,25 +47,16 @@ impl DynamoNotifierStore {
         names: &[(&str, &str)],
         values: &[(&str, AttributeValue)],
     ) -> Result<bool, PortError> {
-        let mut request = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(condition);
-        for (placeholder, name) in names {
-            request = request.expression_attribute_names(*placeholder, *name);
-        }
-        for (placeholder, value) in values {
-            request = request.expression_attribute_values(*placeholder, value.clone());
-        }
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(error) => match error.as_service_error() {
-                Some(e) if e.is_conditional_check_failed_exception() => Ok(false),
-                _ => Err(store_error(operation, error)),
-            },
-        }
+        put_if(
+            &self.client,
+            &self.table,
+            operation,
+            item,
+            condition,
+            names,
+            values,
+        )
+        .await
     }
 }
 
