@@ -18,7 +18,6 @@ ROOT = INFRA.parent
 TEMPLATE = INFRA / "template.yaml"
 FORWARDER = INFRA / "forwarder.yaml"
 EVENTS = ROOT / "events"
-SHARED = ROOT.parent / "shared"
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("SAM_CLI_TELEMETRY", "0")

@@ -16,7 +16,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import EVENTS, SHARED, load_json, resources_of
+from conftest import EVENTS, ROOT, load_json, resources_of
 
 CENTRAL = "123456789012"
 MEMBER = "111122223333"
@@ -54,7 +54,7 @@ def samples():
     custom["source"] = "acme.sts"
     custom["detail"]["eventID"] = custom["id"] = "near-miss-source"
     out.append(("near miss: custom source", custom, None))
-    real = SHARED / "real-events"
+    real = ROOT / "tests" / "data" / "real-events"
     if real.is_dir():
         for path in sorted(real.glob("*.json")):
             doc = load_json(path)
