@@ -130,34 +130,22 @@ impl DynamoStateStore {
     fn key(&self, pk: String, sk: &str) -> HashMap<String, AttributeValue> {
         HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
     }
-
-    async fn put_if(
-        &self,
-        operation: &str,
-        item: HashMap<String, AttributeValue>,
-        condition: &str,
-        names: &[(&str, &str)],
-        values: &[(&str, AttributeValue)],
-    ) -> Result<bool, PortError> {
-        put_if(
-            &self.client,
-            &self.table,
-            operation,
-            item,
-            condition,
-            names,
-            values,
-        )
-        .await
-    }
 }
 
 impl StateStore for DynamoStateStore {
     async fn first_sighting(&self, event_id: &str, expires_at: i64) -> Result<bool, PortError> {
         let mut item = self.key(format!("event#{}", key_part(event_id)), ONE);
         item.insert("expires_at".to_owned(), n(expires_at));
-        self.put_if("PutItem event", item, "attribute_not_exists(pk)", &[], &[])
-            .await
+        put_if(
+            &self.client,
+            &self.table,
+            "PutItem event",
+            item,
+            "attribute_not_exists(pk)",
+            &[],
+            &[],
+        )
+        .await
     }
 
     async fn open_incident(
@@ -177,7 +165,9 @@ impl StateStore for DynamoStateStore {
             ("alerted".to_owned(), AttributeValue::Bool(incident.alerted)),
             ("expires_at".to_owned(), n(expires_at)),
         ]);
-        self.put_if(
+        put_if(
+            &self.client,
+            &self.table,
             "PutItem incident",
             item,
             "attribute_not_exists(pk) OR #until < :now",
@@ -336,10 +326,20 @@ impl StateStore for DynamoStateStore {
             ("peak".to_owned(), n(state.peak)),
         ]);
         if state.version <= 1 {
-            self.put_if("PutItem spike", item, "attribute_not_exists(pk)", &[], &[])
-                .await
+            put_if(
+                &self.client,
+                &self.table,
+                "PutItem spike",
+                item,
+                "attribute_not_exists(pk)",
+                &[],
+                &[],
+            )
+            .await
         } else {
-            self.put_if(
+            put_if(
+                &self.client,
+                &self.table,
                 "PutItem spike",
                 item,
                 "#version = :previous",
@@ -354,7 +354,9 @@ impl StateStore for DynamoStateStore {
         let mut item = self.key(format!("token#{}", key_part(key)), ONE);
         item.insert("until".to_owned(), n(now + period));
         item.insert("expires_at".to_owned(), n(now + period + 86_400));
-        self.put_if(
+        put_if(
+            &self.client,
+            &self.table,
             "PutItem token",
             item,
             "attribute_not_exists(pk) OR #until <= :now",

@@ -9,6 +9,13 @@ pub mod sns;
 
 use std::time::Duration;
 
+/// Seconds since the epoch: the functions' clock (tests inject their own).
+pub fn wall_clock_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// The SDK configuration, loaded once at init. Calls that take longer than this fail, so a
 /// slow IAM falls back to the event-only diagnosis instead of eating the invocation.
 pub async fn load_sdk_config(operation_timeout: Duration) -> aws_config::SdkConfig {

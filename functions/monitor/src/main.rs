@@ -43,11 +43,7 @@ async fn main() -> Result<(), Error> {
             client: aws_sdk_dynamodb::Client::new(&sdk),
             table: config.state_table_name.clone(),
         },
-        clock: Box::new(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64)
-        }),
+        clock: Box::new(oidc_watch_aws::wall_clock_seconds),
         config,
     };
     let deps = &deps;

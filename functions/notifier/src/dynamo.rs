@@ -38,26 +38,6 @@ impl DynamoNotifierStore {
     fn key(&self, pk: String) -> HashMap<String, AttributeValue> {
         HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(ONE))])
     }
-
-    async fn put_if(
-        &self,
-        operation: &str,
-        item: HashMap<String, AttributeValue>,
-        condition: &str,
-        names: &[(&str, &str)],
-        values: &[(&str, AttributeValue)],
-    ) -> Result<bool, PortError> {
-        put_if(
-            &self.client,
-            &self.table,
-            operation,
-            item,
-            condition,
-            names,
-            values,
-        )
-        .await
-    }
 }
 
 impl NotifierStore for DynamoNotifierStore {
@@ -74,7 +54,9 @@ impl NotifierStore for DynamoNotifierStore {
             ("lease_until".to_owned(), n(now + lease)),
             ("expires_at".to_owned(), n(expires_at)),
         ]);
-        self.put_if(
+        put_if(
+            &self.client,
+            &self.table,
             "PutItem delivery",
             item,
             "attribute_not_exists(pk) OR (#state = :pending AND #lease < :now)",
@@ -183,7 +165,9 @@ impl NotifierStore for DynamoNotifierStore {
             ("holder".to_owned(), s(key_part(holder))),
             ("expires_at".to_owned(), n(now + period + 86_400)),
         ]);
-        self.put_if(
+        put_if(
+            &self.client,
+            &self.table,
             "PutItem token",
             item,
             "attribute_not_exists(pk) OR #until <= :now OR #holder = :holder",
