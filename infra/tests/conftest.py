@@ -65,6 +65,105 @@ def resources_of(t: dict, type_: str) -> dict:
     return {k: v for k, v in t["Resources"].items() if v["Type"] == type_}
 
 
+# ------------------------------------------------------------------ conditions
+
+PSEUDO = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws",
+          "AWS::StackName": "oidc-watch", "AWS::URLSuffix": "amazonaws.com"}
+_NO_VALUE = object()
+
+
+def with_parameters(t: dict, **values: str) -> dict:
+    """The template as CloudFormation deploys it with these parameter values (the others at
+    their defaults, pseudo parameters from PSEUDO): Conditions evaluated, every Fn::If
+    replaced by its chosen branch, AWS::NoValue dropped, and resources and outputs whose
+    Condition is false removed. Other intrinsics (Ref, Sub, GetAtt) stay as they are."""
+    unknown = set(values) - set(t["Parameters"])
+    assert not unknown, f"no such parameters: {unknown}"
+    params = {**PSEUDO, **{k: str(p.get("Default", "")) for k, p in t["Parameters"].items()}, **values}
+    conditions: dict[str, bool] = {}
+
+    def value(x):
+        if isinstance(x, dict) and set(x) == {"Ref"}:
+            return params[x["Ref"]]
+        assert isinstance(x, (str, int, float)), f"cannot evaluate {x!r} in a condition"
+        return str(x)
+
+    def evaluate(x) -> bool:
+        ((fn, args),) = x.items()
+        if fn == "Fn::Equals":
+            return value(args[0]) == value(args[1])
+        if fn == "Fn::Not":
+            return not evaluate(args[0])
+        if fn == "Fn::And":
+            return all(evaluate(a) for a in args)
+        if fn == "Fn::Or":
+            return any(evaluate(a) for a in args)
+        if fn == "Condition":
+            return condition(args)
+        raise AssertionError(f"unknown condition function {fn}")
+
+    def condition(name: str) -> bool:
+        if name not in conditions:
+            conditions[name] = evaluate(t["Conditions"][name])
+        return conditions[name]
+
+    def resolve(x):
+        if isinstance(x, dict):
+            if x == {"Ref": "AWS::NoValue"}:
+                return _NO_VALUE
+            if set(x) == {"Fn::If"}:
+                name, yes, no = x["Fn::If"]
+                return resolve(yes if condition(name) else no)
+            out = {k: resolve(v) for k, v in x.items()}
+            return {k: v for k, v in out.items() if v is not _NO_VALUE}
+        if isinstance(x, list):
+            return [v for v in (resolve(v) for v in x) if v is not _NO_VALUE]
+        return x
+
+    out = copy.deepcopy(t)
+    for section in ("Resources", "Outputs"):
+        kept = {k: v for k, v in out.get(section, {}).items() if "Condition" not in v or condition(v["Condition"])}
+        out[section] = resolve(kept)
+    out["ResolvedParameters"] = params
+    return out
+
+
+def substitute(x, t: dict) -> str:
+    """A plain string, or the text of an Fn::Sub string (or a Ref) with parameters and
+    pseudo parameters filled in from a with_parameters() template."""
+    params = t["ResolvedParameters"]
+    if isinstance(x, str):
+        return x
+    if set(x) == {"Ref"}:
+        return params[x["Ref"]]
+    text = x["Fn::Sub"]
+    assert isinstance(text, str), x
+
+    def one(match):
+        assert match.group(1) in params, f"${{{match.group(1)}}} is not a parameter"
+        return params[match.group(1)]
+
+    return re.sub(r"\$\{([\w:]+)\}", one, text)
+
+
+def policy_statements(fn: dict) -> list[dict]:
+    """The statements of a function's inline policies; both branches of an Fn::If
+    statement (a template not yet resolved by with_parameters), AWS::NoValue left out."""
+    out = []
+    for policy in fn["Properties"]["Policies"]:
+        for s in policy["Statement"]:
+            if set(s) == {"Fn::If"}:
+                out.extend(b for b in s["Fn::If"][1:] if b != {"Ref": "AWS::NoValue"})
+            else:
+                out.append(s)
+    return out
+
+
+def actions_of(statement: dict) -> list[str]:
+    a = statement["Action"]
+    return a if isinstance(a, list) else [a]
+
+
 # ------------------------------------------------------------------ what the code says
 
 

@@ -4,11 +4,11 @@ member account in two regions, wired with the central stack's own outputs; then 
 events travel forwarder rule -> central bus -> central rules.
 
 What moto cannot do, and so is not checked here: the resource types it does not create
-(Contributor Insights rules, the bus policy, queue policies, SNS subscriptions; removed
-before the create, their references replaced by placeholders), the bus policy's
-aws:PrincipalOrgID, IAM evaluation, rule states (moto fires rules in any state), and
-invoking a Lambda target (moto raises for Lambda targets of rules, so the test swaps
-the monitor target for an SQS queue after the stack is created)."""
+(Contributor Insights rules, the bus policy, queue policies, the topic policy, SNS
+subscriptions; removed before the create, their references replaced by placeholders),
+the bus policy's aws:PrincipalOrgID, IAM evaluation, rule states (moto fires rules in
+any state), and invoking a Lambda target (moto raises for Lambda targets of rules, so
+the test swaps the monitor target for an SQS queue after the stack is created)."""
 
 import io
 import json
@@ -21,7 +21,7 @@ from conftest import FORWARDER, TEMPLATE, resources_of, transform
 from test_patterns import CENTRAL, MEMBER, as_doc, drain, entry, expected_ids, samples
 
 UNSUPPORTED = {"AWS::CloudWatch::InsightRule", "AWS::Events::EventBusPolicy", "AWS::SQS::QueuePolicy",
-               "AWS::SNS::Subscription"}
+               "AWS::SNS::Subscription", "AWS::SNS::TopicPolicy"}
 STATE = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
 
 
@@ -96,6 +96,18 @@ def test_central_stack_shape(aws, central, template):
     assert monitor["Runtime"] == "provided.al2023" and monitor["Handler"] == "bootstrap"
     notifier = lam.get_function(FunctionName=out["NotifierFunctionName"])["Configuration"]
     assert notifier["Environment"]["Variables"]["SLACK_SECRET_ID"] == "oidc-watch/slack"
+    assert "SLACK_PARAMETER_NAME" not in notifier["Environment"]["Variables"]
+
+    # The organisation conditions, as CloudFormation (moto's) resolved them.
+    iam = aws("iam")
+    role_name = out["MonitorRoleArn"].rsplit("/", 1)[1]
+    stmts = [s for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+             for s in as_doc(iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"])["Statement"]]
+    (assume,) = [s for s in stmts if s["Action"] == "sts:AssumeRole"]
+    assert assume["Condition"] == {"StringEquals": {"aws:ResourceOrgID": "o-abcdefghij"}}
+    (dynamo,) = [s for s in stmts if "dynamodb:PutItem" in s["Action"]]
+    assert dynamo["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == [
+        "event#*", "incident#*", "counter#*", "spike#*", "token#*"]
 
     events = aws("events")
     rules = {}
@@ -130,7 +142,8 @@ def test_member_events_reach_the_central_rules(aws, member, central):
         cfn.create_stack(StackName="oidc-watch-forwarder", TemplateBody=FORWARDER.read_text(),
                          Capabilities=["CAPABILITY_NAMED_IAM"], Parameters=[
                              {"ParameterKey": "CentralEventBusArn", "ParameterValue": out["CentralEventBusArn"]},
-                             {"ParameterKey": "MonitorRoleArn", "ParameterValue": out["MonitorRoleArn"]}])
+                             {"ParameterKey": "MonitorRoleArn", "ParameterValue": out["MonitorRoleArn"]},
+                             {"ParameterKey": "OrganizationId", "ParameterValue": "o-abcdefghij"}])
         stack = cfn.describe_stacks(StackName="oidc-watch-forwarder")["Stacks"][0]
         assert stack["StackStatus"] == "CREATE_COMPLETE", stack
         created = {r["LogicalResourceId"] for r in
@@ -139,7 +152,9 @@ def test_member_events_reach_the_central_rules(aws, member, central):
 
     iam = member("iam")
     role = iam.get_role(RoleName="oidc-watch-read")["Role"]
-    assert as_doc(role["AssumeRolePolicyDocument"])["Statement"][0]["Principal"] == {"AWS": out["MonitorRoleArn"]}
+    (trust,) = as_doc(role["AssumeRolePolicyDocument"])["Statement"]
+    assert trust["Principal"] == {"AWS": out["MonitorRoleArn"]}
+    assert trust["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}}
     actions = set()
     for name in iam.list_role_policies(RoleName="oidc-watch-read")["PolicyNames"]:
         for s in as_doc(iam.get_role_policy(RoleName="oidc-watch-read", PolicyName=name)["PolicyDocument"])["Statement"]:

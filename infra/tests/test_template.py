@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import resources_of
+from conftest import policy_statements, resources_of, with_parameters
 
 RULE_STATE = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
 BASE_PATTERN = {
@@ -65,16 +65,15 @@ def test_slack_secret_by_name_only(template):
     for name, param in params.items():
         assert not re.search(r"webhook|token|password", name, re.I) or "Name" in name, name
         assert param.get("NoEcho") is None, f"{name}: a secret value must never be a parameter"
-    env = template["Resources"]["NotifierFunction"]["Properties"]["Environment"]["Variables"]
-    assert env["SLACK_SECRET_ID"] == {"Ref": "SlackSecretName"}
-    assert not {"SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "SLACK_TOKEN"} & set(env)
+    for deployed in (with_parameters(template), with_parameters(template, SlackParameterName="/oidc-watch/slack")):
+        env = deployed["Resources"]["NotifierFunction"]["Properties"]["Environment"]["Variables"]
+        assert not {"SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "SLACK_TOKEN"} & set(env)
+    env = with_parameters(template)["Resources"]["NotifierFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["SLACK_SECRET_ID"] == {"Ref": "SlackSecretName"} and "SLACK_PARAMETER_NAME" not in env
 
 
 def statements(fn):
-    out = []
-    for policy in fn["Properties"]["Policies"]:
-        out.extend(policy["Statement"])
-    return out
+    return policy_statements(fn)
 
 
 def by_action(stmts):
@@ -119,10 +118,12 @@ def test_async_failures_go_to_encrypted_queues(template):
         assert dest["Type"] == "SQS" and dest["Destination"] == {"Fn::GetAtt": ["FailedInvocationQueue", "Arn"]}
     for queue in ("FailedInvocationQueue", "EventDeliveryDeadLetterQueue"):
         assert template["Resources"][queue]["Properties"]["KmsMasterKeyId"]
-    alarm = template["Resources"]["DeadLettersAlarm"]["Properties"]
-    queues = {d["Value"]["Fn::GetAtt"][0] for m in alarm["Metrics"] if "MetricStat" in m
-              for d in m["MetricStat"]["Metric"]["Dimensions"]}
-    assert queues == {"FailedInvocationQueue", "EventDeliveryDeadLetterQueue"}
+    alarmed = {}
+    for name in ("DeadLettersAlarm", "FailedInvocationsAlarm"):
+        alarm = template["Resources"][name]["Properties"]
+        (dim,) = alarm["Dimensions"]
+        alarmed[dim["Value"]["Fn::GetAtt"][0]] = name
+    assert alarmed == {"EventDeliveryDeadLetterQueue": "DeadLettersAlarm", "FailedInvocationQueue": "FailedInvocationsAlarm"}
 
 
 def rules(t):
@@ -190,7 +191,7 @@ def test_forwarder_read_role(forwarder):
 
 
 @pytest.mark.parametrize("name", ["FailureSpikeAlarm", "FailureRateAlarm", "MonitorErrorsAlarm",
-                                  "NotifierErrorsAlarm", "DeadLettersAlarm"])
+                                  "NotifierErrorsAlarm", "DeadLettersAlarm", "FailedInvocationsAlarm"])
 def test_alarms_go_to_the_alert_topic(template, name):
     props = template["Resources"][name]["Properties"]
     assert props["AlarmActions"] == [{"Ref": "AlertTopic"}]

@@ -5,10 +5,11 @@
 //! |---|---|
 //! | `delivery#<SNS MessageId>` | `state` = `pending` (with `lease_until`) or `posted` |
 //! | `thread#<threadId>` | `channel`, `ts` of the thread's first message |
-//! | `token#notify-probe#<owner>` | `until`, `holder` (the message that took it) |
+//! | `notify-token#notify-probe#<owner>` | `until`, `holder` (the message that took it) |
 //!
-//! The prefixes differ from the monitor's (`event#`, `incident#`, `token#probe#`, …), so
-//! both functions can share the table.
+//! The partition-key prefixes (`delivery#`, `thread#`, `notify-token#`) are disjoint from
+//! the monitor's (`event#`, `incident#`, `counter#`, `spike#`, `token#`): each function's
+//! role may touch only its own (dynamodb:LeadingKeys in infra/template.yaml).
 
 use std::collections::HashMap;
 
@@ -31,7 +32,7 @@ pub fn thread_key(thread_id: &str) -> String {
 }
 
 pub fn token_key(key: &str) -> String {
-    format!("token#{}", key_part(key))
+    format!("notify-token#{}", key_part(key))
 }
 
 impl DynamoNotifierStore {

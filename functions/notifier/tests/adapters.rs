@@ -334,7 +334,7 @@ async fn threads_and_probe_tokens_round_trip() {
         });
     let token = mock!(aws_sdk_dynamodb::Client::put_item)
         .match_requests(|r| {
-            pk_is(r.item(), "token#notify-probe#evil-corp")
+            pk_is(r.item(), "notify-token#notify-probe#evil-corp")
                 && r.condition_expression()
                     == Some("attribute_not_exists(pk) OR #until <= :now OR #holder = :holder")
                 && r.expression_attribute_values()

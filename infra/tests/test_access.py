@@ -1,0 +1,319 @@
+"""Who may do what (issue 8, item 8 "Infra"): the notifier's SSM SecureString option, the
+alert topic's policy, disjoint DynamoDB key prefixes per function, the state table's TTL,
+the read role's organisation conditions, the monitor's reserved concurrency and the alarm
+on its failure queue. Conditional parts are checked as deployed, with
+conftest.with_parameters, for each way the parameters choose them."""
+
+import re
+
+import pytest
+
+from conftest import (FORWARDER, ROOT, TEMPLATE, actions_of, policy_statements, resources_of, rust_str_consts,
+                      substitute, with_parameters)
+
+PARAMETER = "/oidc-watch/slack"
+PARAMETER_ARN = "arn:aws:ssm:us-east-1:123456789012:parameter/oidc-watch/slack"
+ORG = "o-abcdefghij"
+MONITOR_ROLE = "arn:aws:iam::111111111111:role/oidc-watch-MonitorFunctionRole-X"
+
+
+def statements_by_action(deployed, function):
+    table = {}
+    for s in policy_statements(deployed["Resources"][function]):
+        for action in actions_of(s):
+            table.setdefault(action, []).append(s)
+    return table
+
+
+def env_of(deployed, function):
+    return deployed["Resources"][function]["Properties"]["Environment"]["Variables"]
+
+
+# ------------------------------------------------------------------ 1. SSM SecureString
+
+
+def test_the_notifier_code_has_an_ssm_securestring_option():
+    consts = rust_str_consts(ROOT / "functions/notifier/src/config.rs")
+    assert consts["SLACK_PARAMETER_NAME"] == "SLACK_PARAMETER_NAME"
+    secrets = (ROOT / "functions/notifier/src/secrets.rs").read_text()
+    call = secrets[secrets.index(".get_parameter()"):]
+    assert ".with_decryption(true)" in call[:200], "GetParameter WithDecryption: SSM calls kms:Decrypt"
+
+
+def test_with_a_parameter_name_the_notifier_reads_that_parameter_only(template):
+    deployed = with_parameters(template, SlackParameterName=PARAMETER)
+    table = statements_by_action(deployed, "NotifierFunction")
+    (get,) = table.pop("ssm:GetParameter")
+    assert get["Effect"] == "Allow" and actions_of(get) == ["ssm:GetParameter"]
+    assert substitute(get["Resource"], deployed) == PARAMETER_ARN and "Condition" not in get
+    assert "secretsmanager:GetSecretValue" not in table, "no Secrets Manager permission in SSM mode"
+    assert not [a for a in table if a.startswith("ssm:")]
+
+    decrypts = [s for s in table["kms:Decrypt"] if s["Resource"] != {"Fn::GetAtt": ["Key", "Arn"]}]
+    (decrypt,) = decrypts
+    assert actions_of(decrypt) == ["kms:Decrypt"]
+    assert substitute(decrypt["Resource"], deployed) == "arn:aws:kms:us-east-1:123456789012:key/*"
+    condition = decrypt["Condition"]["StringEquals"]
+    assert set(decrypt["Condition"]) == {"StringEquals"}
+    assert substitute(condition["kms:ViaService"], deployed) == "ssm.us-east-1.amazonaws.com"
+    assert substitute(condition["kms:EncryptionContext:PARAMETER_ARN"], deployed) == PARAMETER_ARN
+
+    env = env_of(deployed, "NotifierFunction")
+    assert env["SLACK_PARAMETER_NAME"] == {"Ref": "SlackParameterName"}
+    assert "SLACK_SECRET_ID" not in env, "config.rs refuses both SLACK_SECRET_ID and SLACK_PARAMETER_NAME"
+
+
+def test_without_a_parameter_name_the_notifier_has_no_ssm_permission(template):
+    deployed = with_parameters(template)
+    table = statements_by_action(deployed, "NotifierFunction")
+    assert not [a for a in table if a.startswith("ssm:")]
+    assert [s["Resource"] for s in table["kms:Decrypt"]] == [{"Fn::GetAtt": ["Key", "Arn"]}]
+    (secret,) = table["secretsmanager:GetSecretValue"]
+    assert secret["Resource"]["Fn::Sub"].endswith(":secret:${SlackSecretName}-??????")
+    env = env_of(deployed, "NotifierFunction")
+    assert env["SLACK_SECRET_ID"] == {"Ref": "SlackSecretName"} and "SLACK_PARAMETER_NAME" not in env
+
+
+def test_the_parameter_name_is_a_full_path(template):
+    """The ARN is parameter${SlackParameterName}: right only for a name that starts with /."""
+    pattern = template["Parameters"]["SlackParameterName"]["AllowedPattern"]
+    assert template["Parameters"]["SlackParameterName"]["Default"] == ""
+    for ok in ("", PARAMETER, "/a", "/team_1/slack.bot-token"):
+        assert re.fullmatch(pattern, ok), ok
+    for bad in ("oidc-watch/slack", "/", "/with space", "arn:aws:ssm:us-east-1:1:parameter/x"):
+        assert not re.fullmatch(pattern, bad), bad
+
+
+# ------------------------------------------------------------------ 2. alert topic policy
+
+
+def test_only_the_monitor_and_this_accounts_alarms_may_publish(template, transformed):
+    (policy,) = resources_of(template, "AWS::SNS::TopicPolicy").values()
+    props = policy["Properties"]
+    assert props["Topics"] == [{"Ref": "AlertTopic"}]
+    stmts = props["PolicyDocument"]["Statement"]
+    assert len(stmts) == 2
+    by_principal = {}
+    for s in stmts:
+        assert s["Effect"] == "Allow" and s["Action"] == "sns:Publish" and s["Resource"] == {"Ref": "AlertTopic"}
+        ((kind, principal),) = s["Principal"].items()
+        by_principal[kind] = (principal, s.get("Condition"))
+    assert by_principal["AWS"] == ({"Fn::GetAtt": ["MonitorFunctionRole", "Arn"]}, None)
+    service, condition = by_principal["Service"]
+    assert service == "cloudwatch.amazonaws.com"
+    assert condition == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {"aws:SourceArn": {"Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"}},
+    }
+    # MonitorFunctionRole is the role SAM generates for the monitor.
+    role = transformed["Resources"]["MonitorFunctionRole"]
+    assert role["Type"] == "AWS::IAM::Role"
+    monitor = transformed["Resources"]["MonitorFunction"]["Properties"]
+    assert monitor["Role"] == {"Fn::GetAtt": ["MonitorFunctionRole", "Arn"]}
+
+
+def test_cloudwatch_may_use_the_topic_key(template):
+    assert template["Resources"]["AlertTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "Key"}
+    stmts = template["Resources"]["Key"]["Properties"]["KeyPolicy"]["Statement"]
+    (cw,) = [s for s in stmts if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert cw["Effect"] == "Allow" and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(actions_of(cw))
+    assert cw["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+def test_every_alarm_publishes_to_the_policed_topic(template):
+    alarms = resources_of(template, "AWS::CloudWatch::Alarm")
+    assert len(alarms) >= 6
+    for name, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlertTopic"}], name
+
+
+# ------------------------------------------------------------------ 3. DynamoDB key prefixes
+
+MONITOR_PREFIXES = {"event#", "incident#", "counter#", "spike#", "token#"}
+NOTIFIER_PREFIXES = {"delivery#", "thread#", "notify-token#"}
+ITEM_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                "dynamodb:Query", "dynamodb:ConditionCheckItem"}
+DYNAMODB_CALL = re.compile(r"\.(get_item|put_item|update_item|delete_item|query|scan|batch_\w+|transact_\w+"
+                           r"|execute_statement|batch_execute_statement|execute_transaction)\(\)")
+PK_PREFIX = re.compile(r'format!\(\s*"([a-z][a-z-]*#)\{')
+
+
+def store_prefixes(crates, store):
+    """The partition-key prefixes the store builds; and no other file of the crates calls
+    DynamoDB (every key goes through the store)."""
+    for crate in crates:
+        for path in (ROOT / crate).rglob("*.rs"):
+            if path != ROOT / store and "aws_sdk_dynamodb" in path.read_text():
+                assert not DYNAMODB_CALL.search(path.read_text()), f"{path} calls DynamoDB outside {store}"
+    return set(PK_PREFIX.findall((ROOT / store).read_text()))
+
+
+def test_the_code_uses_disjoint_prefixes():
+    monitor = store_prefixes(["functions/monitor/src", "functions/aws/src"], "functions/aws/src/dynamodb.rs")
+    assert monitor == MONITOR_PREFIXES
+    notifier = store_prefixes(["functions/notifier/src"], "functions/notifier/src/dynamo.rs")
+    assert notifier == NOTIFIER_PREFIXES
+    dynamo = (ROOT / "functions/notifier/src/dynamo.rs").read_text()
+    keys = re.findall(r"self\.key\(\s*(\w+)\(", dynamo)
+    assert keys and set(keys) <= {"delivery_key", "thread_key", "token_key"}, keys
+    # Whatever the notifier files under these keys (spike-scope#..., notify-probe#...,
+    # alarm:...) comes after the prefix.
+    for fn in ("delivery_key", "thread_key", "token_key"):
+        body = dynamo[dynamo.index(f"pub fn {fn}("):]
+        assert re.match(r'[^{]*\{\s*format!\("[a-z-]+#\{\}", key_part\(\w+\)\)\s*\}', body), fn
+
+
+def disjoint(a: set[str], b: set[str]) -> bool:
+    """No key can start with a prefix of both sets."""
+    return not any(x.startswith(y) or y.startswith(x) for x in a for y in b)
+
+
+def test_prefix_sets_are_disjoint():
+    assert disjoint(MONITOR_PREFIXES, NOTIFIER_PREFIXES)
+    assert not disjoint({"token#"}, {"token#notify-probe#"})  # the collision this fixes
+
+
+@pytest.mark.parametrize("function, prefixes", [("MonitorFunction", MONITOR_PREFIXES),
+                                                ("NotifierFunction", NOTIFIER_PREFIXES)])
+def test_each_function_may_touch_only_its_own_prefixes(template, function, prefixes):
+    stmts = [s for s in policy_statements(template["Resources"][function])
+             if any(a.startswith("dynamodb:") for a in actions_of(s))]
+    assert stmts, function
+    for s in stmts:
+        assert s["Effect"] == "Allow" and s["Resource"] == {"Fn::GetAtt": ["StateTable", "Arn"]}
+        assert set(actions_of(s)) <= ITEM_ACTIONS, f"{function}: {set(actions_of(s)) - ITEM_ACTIONS} is not item-level"
+        assert set(s["Condition"]) == {"ForAllValues:StringLike"}, function
+        like = s["Condition"]["ForAllValues:StringLike"]
+        assert set(like) == {"dynamodb:LeadingKeys"}, function
+        patterns = like["dynamodb:LeadingKeys"]
+        assert all(k.endswith("#*") and k.count("*") == 1 for k in patterns), patterns
+        granted = {k[:-1] for k in patterns}
+        assert granted == prefixes, (function, granted ^ prefixes)
+
+
+def test_no_table_wide_action(template, transformed):
+    for t in (template, transformed):
+        for name, res in t["Resources"].items():
+            if res["Type"] not in ("AWS::Serverless::Function", "AWS::IAM::Role"):
+                continue
+            policies = res["Properties"].get("Policies", [])
+            for policy in policies:
+                doc = policy.get("PolicyDocument", policy)
+                for s in doc.get("Statement", []):
+                    branches = s["Fn::If"][1:] if set(s) == {"Fn::If"} else [s]
+                    for b in branches:
+                        if b == {"Ref": "AWS::NoValue"}:
+                            continue
+                        for a in actions_of(b):
+                            assert a not in {"dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem",
+                                             "dynamodb:PartiQLSelect", "dynamodb:*"}, (name, a)
+                            assert a != "dynamodb:TransactWriteItems", "not an IAM action: grant the item actions"
+
+
+def test_the_monitor_can_write_transactions(template):
+    (stmt,) = [s for s in policy_statements(template["Resources"]["MonitorFunction"])
+               if any(a.startswith("dynamodb:") for a in actions_of(s))]
+    assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"} <= set(actions_of(stmt))
+
+
+# ------------------------------------------------------------------ 4. TTL
+
+
+def test_spike_items_can_expire_by_ttl(template):
+    ttl = template["Resources"]["StateTable"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": "expires_at", "Enabled": True}
+    # The attribute both stores write (spike# items will carry it too).
+    for store in ("functions/aws/src/dynamodb.rs", "functions/notifier/src/dynamo.rs"):
+        text = (ROOT / store).read_text()
+        assert re.search(r'"expires_at"|SET expires_at', text), store
+
+
+# ------------------------------------------------------------------ 5. organisation
+
+
+def test_organisation_parameters_agree(template, forwarder):
+    central, member = template["Parameters"]["OrganizationId"], forwarder["Parameters"]["OrganizationId"]
+    assert central["AllowedPattern"] == member["AllowedPattern"]
+    assert central["Default"] == member["Default"] == ""
+    assert re.fullmatch(central["AllowedPattern"], ORG) and re.fullmatch(central["AllowedPattern"], "")
+
+
+def read_role_trust(forwarder, **params):
+    deployed = with_parameters(forwarder, MonitorRoleArn=MONITOR_ROLE, **params)
+    (trust,) = deployed["Resources"]["ReadRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    return trust
+
+
+def test_the_read_role_trusts_the_monitor_of_the_organisation_only(forwarder):
+    trust = read_role_trust(forwarder, OrganizationId=ORG)
+    assert trust["Principal"] == {"AWS": {"Ref": "MonitorRoleArn"}} and trust["Action"] == "sts:AssumeRole"
+    assert trust["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}}
+    # Empty: still deployable, without the organisation condition (single account).
+    trust = read_role_trust(forwarder)
+    assert "Condition" not in trust and trust["Principal"] == {"AWS": {"Ref": "MonitorRoleArn"}}
+
+
+def monitor_assume(template, **params):
+    deployed = with_parameters(template, **params)
+    (stmt,) = statements_by_action(deployed, "MonitorFunction")["sts:AssumeRole"]
+    return stmt
+
+
+def test_the_monitor_assumes_read_roles_of_the_organisation_only(template):
+    stmt = monitor_assume(template, OrganizationId=ORG)
+    assert stmt["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${ReadRoleName}"}
+    assert stmt["Condition"] == {"StringEquals": {"aws:ResourceOrgID": {"Ref": "OrganizationId"}}}
+    assert "Condition" not in monitor_assume(template)
+
+
+def test_readme_says_empty_is_single_account():
+    readme = (ROOT / "infra/README.md").read_text()
+    assert re.search(r"OrganizationId[^\n]*\n?[^\n]*single[- ]account only", readme), \
+        "infra/README.md documents that an empty OrganizationId is single-account only"
+
+
+# ------------------------------------------------------------------ 6. reserved concurrency
+
+
+@pytest.mark.parametrize("value, reserved", [("", False), ("0", False), ("5", True), ("100", True)])
+def test_reserved_concurrency(template, value, reserved):
+    props = with_parameters(template, ReservedConcurrency=value)["Resources"]["MonitorFunction"]["Properties"]
+    if reserved:
+        assert props["ReservedConcurrentExecutions"] == {"Ref": "ReservedConcurrency"}
+    else:
+        assert "ReservedConcurrentExecutions" not in props, "0 would throttle every invocation: unreserved"
+
+
+def test_reserved_concurrency_parameter(template, transformed):
+    param = template["Parameters"]["ReservedConcurrency"]
+    assert param["Default"] == "", "unreserved by default (see the parameter's description)"
+    for ok in ("", "0", "1", "10", "1000"):
+        assert re.fullmatch(param["AllowedPattern"], ok), ok
+    for bad in ("-1", "01", "x", "1.5"):
+        assert not re.fullmatch(param["AllowedPattern"], bad), bad
+    # SAM passes it through to the Lambda function, condition and all.
+    fn = transformed["Resources"]["MonitorFunction"]["Properties"]
+    assert fn["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["HasReservedConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}
+    assert "ReservedConcurrentExecutions" not in transformed["Resources"]["NotifierFunction"]["Properties"]
+
+
+# ------------------------------------------------------------------ 7. failure queue alarm
+
+
+def test_the_monitors_failure_queue_has_an_alarm(template):
+    on_failure = template["Resources"]["MonitorFunction"]["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+    assert on_failure["Type"] == "SQS"
+    queue = on_failure["Destination"]["Fn::GetAtt"][0]
+    assert template["Resources"][queue]["Type"] == "AWS::SQS::Queue"
+    matching = []
+    for name, alarm in resources_of(template, "AWS::CloudWatch::Alarm").items():
+        p = alarm["Properties"]
+        if p.get("Dimensions") == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]:
+            matching.append(name)
+            assert p["Namespace"] == "AWS/SQS" and p["MetricName"] == "ApproximateNumberOfMessagesVisible"
+            assert p["Statistic"] == "Maximum"
+            assert p["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" and p["Threshold"] == 1
+            assert p["EvaluationPeriods"] == 1 and p["TreatMissingData"] == "notBreaching"
+            assert p["AlarmActions"] == [{"Ref": "AlertTopic"}]
+    assert matching == ["FailedInvocationsAlarm"], matching
