@@ -357,12 +357,14 @@ async fn iam_no_such_entity_is_a_snapshot_without_the_role_and_is_cached() -> Te
     let sts = StsRules::new();
     let state = IamAccountState::from_clients(&sdk_config(None), iam.client(), sts.client(), None, HOUR);
 
-    let snapshot = state.snapshot(ACCOUNT, "deleted-role").await?;
+    // The event's role, deleted.
+    let snapshot = state.snapshot(ACCOUNT, ROLE).await?;
     assert!(snapshot.roles.is_empty());
-    assert!(snapshot.role("deleted-role").is_none());
+    assert!(snapshot.role(ROLE).is_none());
+    assert!(snapshot.is_role_absent(ROLE), "GetRole said NoSuchEntity");
     assert_eq!(snapshot.providers.len(), 2, "providers are still read");
 
-    let again = state.snapshot(ACCOUNT, "deleted-role").await?;
+    let again = state.snapshot(ACCOUNT, ROLE).await?;
     assert!(again.roles.is_empty());
     assert_eq!(iam.calls(), (1, 1, 2), "NoSuchEntity is cached like a role");
 
@@ -400,10 +402,12 @@ async fn iam_access_denied_is_a_port_error() {
     assert!(error.message.contains("GetRole"), "{error}");
     assert!(error.message.contains("not authorized"), "{error}");
 
-    // Errors are not cached: the next event asks again.
-    let _ = state.snapshot(ACCOUNT, ROLE).await;
-    assert_eq!(get_role.num_calls(), 2);
-    assert_eq!(list.num_calls(), 0);
+    // The providers were read alongside (and cached); the error is cached for a short
+    // while, so the next event within it asks nothing.
+    assert_eq!((get_role.num_calls(), list.num_calls()), (1, 1));
+    let again = state.snapshot(ACCOUNT, ROLE).await.expect_err("the cached error");
+    assert_eq!(again, error);
+    assert_eq!((get_role.num_calls(), list.num_calls()), (1, 1));
 }
 
 #[tokio::test]
@@ -416,7 +420,9 @@ async fn iam_throttling_is_retryable() {
                 .build(),
         )
     });
-    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&get_role], |c| c
+    let list = mock!(aws_sdk_iam::Client::list_open_id_connect_providers)
+        .then_output(|| ListOpenIdConnectProvidersOutput::builder().build());
+    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&get_role, &list], |c| c
         .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled()));
     let state = IamAccountState::from_clients(&sdk_config(None), iam, StsRules::new().client(), None, HOUR);
     let error = state.snapshot(ACCOUNT, ROLE).await.expect_err("throttled");
@@ -572,16 +578,22 @@ async fn iam_other_account_is_read_through_the_assumed_read_role() -> TestResult
     );
 
     let requests = requests.all();
-    let actions: Vec<&str> = requests.iter().map(|r| r.params["Action"].as_str()).collect();
+    // GetRole and the provider list are asked concurrently: in either order.
+    let mut actions: Vec<&str> = requests.iter().map(|r| r.params["Action"].as_str()).collect();
+    actions.sort_unstable();
     assert_eq!(
         actions,
         [
+            "GetOpenIDConnectProvider",
             "GetRole",
-            "ListOpenIDConnectProviders",
-            "GetOpenIDConnectProvider"
+            "ListOpenIDConnectProviders"
         ]
     );
-    assert_eq!(requests[0].params["RoleName"], ROLE);
+    let get_role = requests
+        .iter()
+        .find(|r| r.params["Action"] == "GetRole")
+        .expect("a GetRole");
+    assert_eq!(get_role.params["RoleName"], ROLE);
     for request in &requests {
         assert!(
             request
@@ -631,10 +643,11 @@ async fn iam_assume_role_failure_is_a_port_error() {
     assert_eq!(iam.calls(), (0, 0, 0));
 }
 
-/// A GetCallerIdentity failure (a cold-start blip) is not remembered: the next lookup asks
-/// again, and our own account is never read through AssumeRole of the read role.
+/// A GetCallerIdentity failure (a cold-start blip) is remembered only briefly: past the
+/// error TTL (zero here) the next lookup asks again. Meanwhile nothing is read, not even
+/// what may be our own account, and our own account is never read through AssumeRole.
 #[tokio::test]
-async fn iam_caller_identity_failure_should_not_stick_or_assume_into_our_own_account() {
+async fn iam_caller_identity_failure_does_not_stick_or_assume_into_our_own_account() {
     let identity = mock!(aws_sdk_sts::Client::get_caller_identity)
         .sequence()
         .error(|| GetCallerIdentityError::generic(ErrorMetadata::builder().code("Throttling").build()))
@@ -655,16 +668,29 @@ async fn iam_caller_identity_failure_should_not_stick_or_assume_into_our_own_acc
         sts,
         Some("oidc-watch-read".into()),
         HOUR,
+    )
+    .with_error_ttl(Duration::ZERO);
+    let first = state
+        .snapshot(OWN_ACCOUNT, ROLE)
+        .await
+        .expect_err("our own account is unknown");
+    assert_eq!(first.service, "sts");
+    assert!(first.retryable, "{first}");
+    assert_eq!(
+        iam.calls(),
+        (0, 0, 0),
+        "nothing read while our account is unknown"
     );
-    let first = state.snapshot(OWN_ACCOUNT, ROLE).await;
+
     let second = state.snapshot(OWN_ACCOUNT, ROLE).await;
+    assert!(second.is_ok(), "{second:?}");
     assert_eq!(
         (identity.num_calls(), assume.num_calls()),
         (2, 0),
         "GetCallerIdentity should be asked again after a failure, and our own account read \
          with our own client, not through AssumeRole"
     );
-    assert!(first.is_ok() && second.is_ok(), "{first:?} {second:?}");
+    assert_eq!(iam.calls(), (1, 1, 2));
 }
 
 // ---------------------------------------------------------------------------------------
