@@ -1,4 +1,5 @@
-//! The two commands: the same pipeline as oidc-monitor, reading files instead of events.
+//! `diagnose` and `evaluate`: the same pipeline as oidc-monitor, reading files instead of
+//! events (`snapshot` is in its own module).
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -23,6 +24,11 @@ pub enum CommandError {
     Request { path: String, message: String },
     #[error("writing output: {0}")]
     Output(#[from] std::io::Error),
+    /// An AWS call failed: the call, AWS's message, and what to do.
+    #[error("{0}")]
+    Aws(String),
+    #[error("{0}")]
+    Usage(String),
 }
 
 pub fn diagnose(
@@ -97,7 +103,8 @@ pub fn diagnose(
     })
 }
 
-/// Snapshots by account id (several files for one account are merged), and their files.
+/// Snapshots by account id (several files for one account are merged: a list is complete
+/// if one of them says so), and their files.
 fn load_accounts(
     paths: &[PathBuf],
 ) -> Result<(HashMap<String, AccountSnapshot>, Vec<PathBuf>), CommandError> {
@@ -113,10 +120,7 @@ fn load_accounts(
             snapshot_files.push(file.clone());
             let snapshot = read_snapshot(&file)?;
             match accounts.get_mut(&snapshot.account_id) {
-                Some(existing) => {
-                    existing.roles.extend(snapshot.roles);
-                    existing.providers.extend(snapshot.providers);
-                }
+                Some(existing) => existing.merge(snapshot),
                 None => {
                     accounts.insert(snapshot.account_id.clone(), snapshot);
                 }

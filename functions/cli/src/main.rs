@@ -5,13 +5,16 @@
 //!    or stdin) and account snapshots, and prints each event's cause, failing condition
 //!    and fix.
 //! 2. `evaluate` evaluates one trust policy for one request with IAM semantics.
+//! 3. `snapshot` writes the account snapshot `diagnose --account` reads, from IAM with the
+//!    caller's credentials, marking which of its lists are complete.
 //!
 //! Exit codes: 0 when every input was read, 1 when some record or file could not be read,
-//! 2 for bad arguments, snapshots, policies or requests.
+//! 2 for bad arguments, snapshots, policies or requests, and failed AWS calls.
 
 mod commands;
 mod input;
 mod render;
+mod snapshot;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +59,17 @@ enum Command {
         #[arg(long, value_name = "REQUEST.json")]
         request: PathBuf,
     },
+    /// Write an account snapshot from IAM, with your AWS credentials (AWS_PROFILE,
+    /// AWS_ENDPOINT_URL and the rest of the standard configuration are honoured).
+    Snapshot {
+        /// Only these roles (GetRole each). Default: every role whose trust policy concerns
+        /// a web identity (ListRoles); the others are only named.
+        #[arg(long, value_name = "NAME,NAME", value_delimiter = ',')]
+        roles: Option<Vec<String>>,
+        /// Write the snapshot to FILE (once it is complete) instead of stdout.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,6 +88,7 @@ fn main() -> ExitCode {
             no_color,
         } => commands::diagnose(&inputs, &accounts, format, no_color),
         Command::Evaluate { policy, request } => commands::evaluate(&policy, &request),
+        Command::Snapshot { roles, output } => snapshot::snapshot(roles.as_deref(), output.as_deref()),
     };
     match result {
         Ok(code) => code,

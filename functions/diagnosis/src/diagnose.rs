@@ -262,7 +262,7 @@ fn classify(claims: &Claims, account: Option<&AccountSnapshot>, role: Option<&Ro
         return from_event_alone(claims);
     };
     let Some(role) = role else {
-        return role_not_found(role_name, account);
+        return role_not_found(claims, role_name, account);
     };
     let Some(provider) = &claims.provider else {
         return Verdict::new(
@@ -275,6 +275,16 @@ fn classify(claims: &Claims, account: Option<&AccountSnapshot>, role: Option<&Ro
     if let Some(verdict) = check_provider(claims, provider, account) {
         return verdict;
     }
+    let verdict = judge_role(claims, provider, role);
+    if provider.arn.is_some() && account.provider(&provider.url).is_none() {
+        // Not proven absent either, or check_provider would have said so.
+        return providers_not_in_snapshot(verdict, provider, account);
+    }
+    verdict
+}
+
+/// The role's own verdict, once the provider is not the problem.
+fn judge_role(claims: &Claims, provider: &Provider, role: &Role) -> Verdict {
     if let Some(requested) = claims.duration_seconds.filter(|&d| d > role.max_session_duration) {
         return duration_exceeded(requested, role);
     }
@@ -295,7 +305,12 @@ fn classify(claims: &Claims, account: Option<&AccountSnapshot>, role: Option<&Ro
 /// IAM role names are at most 64 characters; longer ones get no "did you mean".
 const MAX_ROLE_NAME: usize = 64;
 
-fn role_not_found(role_name: &str, account: &AccountSnapshot) -> Verdict {
+/// The role is not in the snapshot: RoleNotFound only when the snapshot proves it absent
+/// (a complete role list, or IAM's `NoSuchEntity`); otherwise the event alone decides.
+fn role_not_found(claims: &Claims, role_name: &str, account: &AccountSnapshot) -> Verdict {
+    if account.is_role_without_web_identity(role_name) {
+        return role_without_web_identity(claims, role_name, account);
+    }
     let nearest = account
         .roles
         .iter()
@@ -308,6 +323,9 @@ fn role_not_found(role_name: &str, account: &AccountSnapshot) -> Verdict {
         })
         .filter(|(d, _)| *d <= 3)
         .min();
+    if !account.is_role_absent(role_name) {
+        return role_not_in_snapshot(claims, role_name, account, nearest.map(|(_, n)| n.as_str()));
+    }
     let hint = match nearest {
         Some((_, name)) => format!(" Did you mean {}?", quote(name)),
         None => String::new(),
@@ -327,15 +345,108 @@ fn role_not_found(role_name: &str, account: &AccountSnapshot) -> Verdict {
     )
 }
 
+/// The snapshot neither lists the role nor says its role list is complete, so the role
+/// may exist: the most probable cause from the event alone, never RoleNotFound.
+fn role_not_in_snapshot(
+    claims: &Claims,
+    role_name: &str,
+    account: &AccountSnapshot,
+    nearest: Option<&str>,
+) -> Verdict {
+    let mut verdict = from_event_alone(claims);
+    let account_id = clean(&account.account_id);
+    let missing = format!(
+        "the snapshot of account {account_id} does not list role {} and does not say that its role list is complete, so the role may exist",
+        quote(role_name)
+    );
+    let event_only = format!("no account snapshot for account {account_id}");
+    verdict.explanation = if verdict.explanation.contains(&event_only) {
+        verdict.explanation.replacen(&event_only, &missing, 1)
+    } else {
+        format!("{} Note: {missing}.", verdict.explanation.trim_end())
+    };
+    if let Some(name) = nearest {
+        verdict.explanation.push_str(&format!(
+            " The snapshot lists {}: if that is the role the job meant, role-to-assume is misspelled.",
+            quote(name)
+        ));
+    }
+    let snapshot_hint = format!(
+        "write a complete snapshot (oidc-watch snapshot --roles {}) for a certain answer",
+        clean(role_name)
+    );
+    verdict.fix = verdict
+        .fix
+        .map(|fix| fix.replacen("run again with --account for a certain answer", &snapshot_hint, 1));
+    if let Some(name) = nearest {
+        verdict.fix = Some(format!(
+            "If the job meant arn:aws:iam::{account_id}:role/{}, correct role-to-assume in the workflow. {}",
+            clean(name),
+            verdict.fix.unwrap_or_default()
+        ));
+    }
+    verdict
+}
+
+/// The role exists, but the snapshot left it out: its trust policy names no federated
+/// principal and does not allow sts:AssumeRoleWithWebIdentity ([`crate::snapshot::concerns_web_identity`]).
+fn role_without_web_identity(claims: &Claims, role_name: &str, account: &AccountSnapshot) -> Verdict {
+    let principal = claims
+        .provider
+        .as_ref()
+        .map_or("<the provider's ARN>".to_owned(), |p| clean(p.principal()));
+    Verdict::new(
+        Cause::PrincipalMismatch,
+        Confidence::Probable,
+        format!(
+            "Role {} exists in account {}, but its trust policy admits no web identity: the snapshot leaves such roles out (RolesWithoutWebIdentity), as no statement names a federated principal or allows sts:AssumeRoleWithWebIdentity.",
+            quote(role_name),
+            clean(&account.account_id)
+        ),
+        format!(
+            "Point role-to-assume at the role meant for this job, or add a statement to the trust policy of {} with \"Principal\": {{\"Federated\": \"{principal}\"}}, \"Action\": \"sts:AssumeRoleWithWebIdentity\" and conditions on the token's aud and sub.",
+            quote(role_name)
+        ),
+    )
+}
+
+/// The snapshot does not list the account's providers (no OpenIDConnectProviders): the
+/// trust policy's verdict stands, but whether the issuer is registered was not checked, so
+/// it is at most probable.
+fn providers_not_in_snapshot(
+    mut verdict: Verdict,
+    provider: &Provider,
+    account: &AccountSnapshot,
+) -> Verdict {
+    if verdict.confidence == Confidence::Certain {
+        verdict.confidence = Confidence::Probable;
+    }
+    let explanation = verdict.explanation.trim_end();
+    let stop = if explanation.ends_with(['.', '?', '!']) {
+        ""
+    } else {
+        "."
+    };
+    verdict.explanation = format!(
+        "{explanation}{stop} The snapshot of account {} does not list its OIDC providers, so whether https://{} is registered was not checked.",
+        clean(&account.account_id),
+        clean(&provider.url)
+    );
+    verdict
+}
+
 fn check_provider(claims: &Claims, provider: &Provider, account: &AccountSnapshot) -> Option<Verdict> {
     provider.arn.as_ref()?;
     let Some(registered) = account.provider(&provider.url) else {
-        return Some(provider_missing(
-            provider,
-            &account.account_id,
-            claims.audience.as_deref(),
-            Confidence::Certain,
-        ));
+        // Only a complete provider list proves the provider missing.
+        return account.is_provider_absent(&provider.url).then(|| {
+            provider_missing(
+                provider,
+                &account.account_id,
+                claims.audience.as_deref(),
+                Confidence::Certain,
+            )
+        });
     };
     let audience = claims.audience.as_deref()?;
     if registered.client_ids.iter().any(|c| c == audience) {
@@ -450,7 +561,7 @@ fn from_error_code(
             let account_id = clean(claims.account_id.as_deref().unwrap_or("(the role's account)"));
             match provider {
                 Some(p) => {
-                    let confirmed = confirmed(account.is_some_and(|a| a.provider(&p.url).is_none()));
+                    let confirmed = confirmed(account.is_some_and(|a| a.is_provider_absent(&p.url)));
                     provider_missing(&p, &account_id, claims.audience.as_deref(), confirmed)
                 }
                 None => Verdict::new(
