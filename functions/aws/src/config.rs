@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use diagnosis::metrics::{validate_namespace, DEFAULT_NAMESPACE};
+use diagnosis::owner::Owners;
 use diagnosis::spike::SpikeConfig;
 
 pub const ALERT_TOPIC_ARN: &str = "ALERT_TOPIC_ARN";
@@ -19,6 +20,7 @@ pub const SPIKE_COOLDOWN_SECONDS: &str = "SPIKE_COOLDOWN_SECONDS";
 pub const IAM_CACHE_TTL_SECONDS: &str = "IAM_CACHE_TTL_SECONDS";
 pub const READ_ROLE_NAME: &str = "READ_ROLE_NAME";
 pub const PROBE_ALERT_INTERVAL_SECONDS: &str = "PROBE_ALERT_INTERVAL_SECONDS";
+pub const ALERTS_PER_HOUR: &str = "ALERTS_PER_HOUR";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricsSinkKind {
@@ -35,12 +37,17 @@ pub struct Config {
     pub state_table_name: String,
     pub metrics_sink: MetricsSinkKind,
     pub metrics_namespace: String,
-    pub allowed_owners: Vec<String>,
+    /// `ALLOWED_OWNERS` (`provider:owner`, a bare name is GitHub); empty: the owners the
+    /// account's trust policies name.
+    pub owners: Owners,
     pub incident_window_seconds: i64,
     pub spike: SpikeConfig,
     pub iam_cache_ttl_seconds: u64,
     pub read_role_name: Option<String>,
     pub probe_alert_interval_seconds: i64,
+    /// Incident and probe alerts per hour across all owners; past it they are held back,
+    /// counted and summarised. Critical alerts are never held back.
+    pub alerts_per_hour: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -109,14 +116,10 @@ impl Config {
             state_table_name: required(STATE_TABLE_NAME)?,
             metrics_sink,
             metrics_namespace,
-            allowed_owners: get(ALLOWED_OWNERS)
-                .map(|v| {
-                    v.split(',')
-                        .map(|o| o.trim().to_owned())
-                        .filter(|o| !o.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default(),
+            owners: Owners::parse_list(get(ALLOWED_OWNERS).unwrap_or("")).map_err(|e| ConfigError {
+                variable: ALLOWED_OWNERS,
+                message: e.to_string(),
+            })?,
             incident_window_seconds: number(INCIDENT_WINDOW_SECONDS, 900, 1)?,
             spike: SpikeConfig {
                 window_seconds: number(SPIKE_WINDOW_SECONDS, defaults.window_seconds, 60)?,
@@ -128,6 +131,7 @@ impl Config {
             iam_cache_ttl_seconds: number(IAM_CACHE_TTL_SECONDS, 300, 0)? as u64,
             read_role_name: get(READ_ROLE_NAME).map(str::to_owned),
             probe_alert_interval_seconds: number(PROBE_ALERT_INTERVAL_SECONDS, 3600, 0)?,
+            alerts_per_hour: number(ALERTS_PER_HOUR, 60, 1)? as u64,
         })
     }
 }
@@ -154,7 +158,8 @@ mod tests {
         assert_eq!(config.metrics_sink, MetricsSinkKind::Emf);
         assert_eq!(config.metrics_namespace, "OidcWatch");
         assert_eq!(config.incident_window_seconds, 900);
-        assert!(config.allowed_owners.is_empty() && config.read_role_name.is_none());
+        assert!(config.owners == Owners::FromTrustPolicies && config.read_role_name.is_none());
+        assert_eq!(config.alerts_per_hour, 60);
     }
 
     #[test]
@@ -176,9 +181,15 @@ mod tests {
         let owners = Config::from_map(&env(&[
             REQUIRED[0],
             REQUIRED[1],
-            (ALLOWED_OWNERS, " acme, acme-labs ,"),
+            (ALLOWED_OWNERS, " acme, gitlab:acme-labs ,"),
         ]))
         .unwrap();
-        assert_eq!(owners.allowed_owners, ["acme", "acme-labs"]);
+        let Owners::Allowed(list) = owners.owners else {
+            panic!("an allow-list")
+        };
+        let list: Vec<String> = list.iter().map(ToString::to_string).collect();
+        assert_eq!(list, ["github:acme", "gitlab:acme-labs"]);
+        let bad = Config::from_map(&env(&[REQUIRED[0], REQUIRED[1], (ALLOWED_OWNERS, "acme*")]));
+        assert_eq!(bad.map_err(|e| e.variable), Err(ALLOWED_OWNERS));
     }
 }

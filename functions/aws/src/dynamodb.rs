@@ -1,4 +1,4 @@
-//! Incidents, counters and spike state in one DynamoDB table: partition key `pk` (S),
+//! Incidents, counters, rate limits and spike state in one DynamoDB table: partition key `pk` (S),
 //! sort key `sk` (S), TTL attribute `expires_at` (N). Every write that decides who alerts
 //! is conditional, so concurrent instances agree.
 
@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
-use diagnosis::ports::{Incident, PortError, StateStore};
+use diagnosis::ports::{AlertClaim, FailureCount, Incident, PortError, Sighting, StateStore};
 use diagnosis::spike::{MinuteCount, SpikeState};
 
 pub struct DynamoStateStore {
@@ -27,19 +27,17 @@ pub fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-/// Long (attacker-sized) key parts are replaced by their FNV-1a hash.
+/// Long (attacker-sized) key parts are replaced by their SHA-256, so no collision can be
+/// searched for.
 pub fn key_part(part: &str) -> String {
     if part.len() <= MAX_KEY_PART {
         part.to_owned()
     } else {
-        format!("h{:016x}", fnv1a(part))
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(part.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        format!("h{hex}")
     }
-}
-
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// Sort keys of minute counters sort as numbers.
@@ -115,6 +113,12 @@ fn get_bool(item: &HashMap<String, AttributeValue>, name: &str) -> bool {
         .unwrap_or(false)
 }
 
+fn set_contains(item: &HashMap<String, AttributeValue>, name: &str, value: &str) -> bool {
+    item.get(name)
+        .and_then(|v| v.as_ss().ok())
+        .is_some_and(|set| set.iter().any(|v| v == value))
+}
+
 fn incident_from(item: &HashMap<String, AttributeValue>) -> Incident {
     Incident {
         id: get_s(item, "id"),
@@ -126,9 +130,117 @@ fn incident_from(item: &HashMap<String, AttributeValue>) -> Incident {
     }
 }
 
+fn is_condition_failure<E: ProvideErrorMetadata>(error: &SdkError<E>) -> bool {
+    error
+        .as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        .is_some_and(|code| code == "ConditionalCheckFailedException")
+}
+
+/// The most event ids an incident remembers for deduplication (about 20 KB): later
+/// retries of a long burst are still counted, no longer deduplicated.
+pub const MAX_INCIDENT_EVENTS: usize = 256;
+/// The most incident ids a minute-and-role counter remembers.
+pub const MAX_COUNTER_INCIDENTS: usize = 512;
+/// The most alert holders a global rate window remembers; past it every alert is held.
+pub const MAX_WINDOW_ALERTS: usize = 1000;
+/// Attempts at a conditional write that a concurrent writer keeps beating.
+const MAX_RACES: usize = 4;
+
+/// Counter sort keys: the minute, then the role, so one Query reads a range of minutes.
+fn counter_key(minute: i64, role: &str) -> String {
+    format!("{}#{}", minute_key(minute), key_part(role))
+}
+
+/// The partition of every failure counter.
+const COUNTERS: &str = "counter#all";
+
 impl DynamoStateStore {
     fn key(&self, pk: String, sk: &str) -> HashMap<String, AttributeValue> {
         HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+    }
+
+    fn incident_key(&self, key: &str) -> HashMap<String, AttributeValue> {
+        self.key(format!("incident#{}", key_part(key)), ONE)
+    }
+
+    async fn get(&self, operation: &str, key: HashMap<String, AttributeValue>) -> Result<Option<HashMap<String, AttributeValue>>, PortError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error(operation, e))?;
+        Ok(output.item)
+    }
+
+    /// Opens `opening` unless an incident is open at `now` or the event is recorded.
+    async fn open(
+        &self,
+        key: &str,
+        event_id: &str,
+        opening: &Incident,
+        now: i64,
+        lease_until: i64,
+        expires_at: i64,
+    ) -> Result<bool, PortError> {
+        let mut item = self.incident_key(key);
+        item.extend([
+            ("id".to_owned(), s(&opening.id)),
+            ("opened_by".to_owned(), s(&opening.opened_by)),
+            ("opened_at".to_owned(), n(opening.opened_at)),
+            ("until".to_owned(), n(opening.until)),
+            ("attempts".to_owned(), n(opening.attempts)),
+            ("alerted".to_owned(), AttributeValue::Bool(false)),
+            ("claim_until".to_owned(), n(lease_until)),
+            ("event_ids".to_owned(), AttributeValue::Ss(vec![event_id.to_owned()])),
+            ("expires_at".to_owned(), n(expires_at)),
+        ]);
+        put_if(
+            &self.client,
+            &self.table,
+            "PutItem incident",
+            item,
+            "attribute_not_exists(pk) OR (#until < :now AND NOT contains(event_ids, :event))",
+            &[("#until", "until")],
+            &[(":now", n(now)), (":event", s(event_id))],
+        )
+        .await
+    }
+
+    /// One more attempt of the incident open at `now`, remembering `event_id` while the
+    /// set has room; `None` when the condition failed.
+    async fn attempt(&self, key: &str, event_id: Option<&str>, now: i64) -> Result<Option<Incident>, PortError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(self.incident_key(key)))
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllNew);
+        request = match event_id {
+            Some(event) => request
+                .update_expression("ADD attempts :one, event_ids :events")
+                .condition_expression(
+                    "attribute_exists(pk) AND #until >= :now AND NOT contains(event_ids, :event) AND size(event_ids) < :cap",
+                )
+                .expression_attribute_values(":events", AttributeValue::Ss(vec![event.to_owned()]))
+                .expression_attribute_values(":event", s(event))
+                .expression_attribute_values(":cap", n(MAX_INCIDENT_EVENTS)),
+            None => request
+                .update_expression("ADD attempts :one")
+                .condition_expression("attribute_exists(pk) AND #until >= :now"),
+        };
+        match request.send().await {
+            Ok(output) => Ok(output.attributes.as_ref().map(incident_from)),
+            Err(error) if is_condition_failure(&error) => Ok(None),
+            Err(error) => Err(store_error("UpdateItem incident", error)),
+        }
     }
 }
 
@@ -148,76 +260,105 @@ impl StateStore for DynamoStateStore {
         .await
     }
 
-    async fn open_incident(
+    async fn sight_incident(
         &self,
         key: &str,
-        incident: &Incident,
+        event_id: &str,
+        opening: &Incident,
         now: i64,
+        lease_until: i64,
         expires_at: i64,
-    ) -> Result<bool, PortError> {
-        let mut item = self.key(format!("incident#{}", key_part(key)), ONE);
-        item.extend([
-            ("id".to_owned(), s(&incident.id)),
-            ("opened_by".to_owned(), s(&incident.opened_by)),
-            ("opened_at".to_owned(), n(incident.opened_at)),
-            ("until".to_owned(), n(incident.until)),
-            ("attempts".to_owned(), n(incident.attempts)),
-            ("alerted".to_owned(), AttributeValue::Bool(incident.alerted)),
-            ("expires_at".to_owned(), n(expires_at)),
-        ]);
-        put_if(
-            &self.client,
-            &self.table,
-            "PutItem incident",
-            item,
-            "attribute_not_exists(pk) OR #until < :now",
-            &[("#until", "until")],
-            &[(":now", n(now))],
-        )
-        .await
+        expect_open: bool,
+    ) -> Result<Sighting, PortError> {
+        let mut try_open = !expect_open;
+        for _ in 0..MAX_RACES {
+            if try_open {
+                if self.open(key, event_id, opening, now, lease_until, expires_at).await? {
+                    return Ok(Sighting::Opened(opening.clone()));
+                }
+            } else if let Some(incident) = self.attempt(key, Some(event_id), now).await? {
+                return Ok(Sighting::Attempt(incident));
+            }
+            // The condition failed: read what is there to know why.
+            let Some(item) = self.get("GetItem incident", self.incident_key(key)).await? else {
+                try_open = true;
+                continue;
+            };
+            let incident = incident_from(&item);
+            if set_contains(&item, "event_ids", event_id) {
+                return Ok(Sighting::Duplicate(incident));
+            }
+            if incident.until < now {
+                try_open = true;
+                continue;
+            }
+            let remembered = item.get("event_ids").and_then(|v| v.as_ss().ok()).map_or(0, Vec::len);
+            if remembered >= MAX_INCIDENT_EVENTS {
+                if let Some(incident) = self.attempt(key, None, now).await? {
+                    return Ok(Sighting::Attempt(incident));
+                }
+            }
+            try_open = false;
+        }
+        Err(PortError::new(
+            "dynamodb",
+            format!("incident {key}: lost {MAX_RACES} races in a row"),
+            true,
+        ))
     }
 
-    async fn add_attempt(&self, key: &str) -> Result<Option<Incident>, PortError> {
+    async fn claim_alert(&self, key: &str, event_id: &str, wall: i64, lease_until: i64) -> Result<AlertClaim, PortError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(self.key(format!("incident#{}", key_part(key)), ONE)))
-            .update_expression("ADD attempts :one")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::AllNew)
+            .set_key(Some(self.incident_key(key)))
+            .update_expression("SET claim_until = :lease")
+            .condition_expression("opened_by = :event AND alerted = :no AND (attribute_not_exists(claim_until) OR claim_until <= :wall)")
+            .expression_attribute_values(":lease", n(lease_until))
+            .expression_attribute_values(":event", s(event_id))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .expression_attribute_values(":wall", n(wall))
             .send()
             .await;
         match result {
-            Ok(output) => Ok(output.attributes.as_ref().map(incident_from)),
-            Err(error) => match error.as_service_error() {
-                Some(e) if e.is_conditional_check_failed_exception() => Ok(None),
-                _ => Err(store_error("UpdateItem incident", error)),
-            },
+            Ok(_) => Ok(AlertClaim::Claimed),
+            Err(error) if is_condition_failure(&error) => {
+                let item = self.get("GetItem incident", self.incident_key(key)).await?;
+                Ok(match item {
+                    Some(item) if get_s(&item, "opened_by") == event_id && !get_bool(&item, "alerted") => AlertClaim::Busy,
+                    _ => AlertClaim::Done,
+                })
+            }
+            Err(error) => Err(store_error("UpdateItem claim", error)),
         }
     }
 
-    async fn incident(&self, key: &str) -> Result<Option<Incident>, PortError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(self.key(format!("incident#{}", key_part(key)), ONE)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store_error("GetItem incident", e))?;
-        Ok(output.item.as_ref().map(incident_from))
-    }
-
-    async fn mark_alerted(&self, key: &str) -> Result<(), PortError> {
+    async fn release_alert(&self, key: &str) -> Result<(), PortError> {
         match self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(self.key(format!("incident#{}", key_part(key)), ONE)))
-            .update_expression("SET alerted = :yes")
+            .set_key(Some(self.incident_key(key)))
+            .update_expression("REMOVE claim_until")
+            .condition_expression("attribute_exists(pk) AND alerted = :no")
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) if is_condition_failure(&error) => Ok(()),
+            Err(error) => Err(store_error("UpdateItem release", error)),
+        }
+    }
+
+    async fn finish_alert(&self, key: &str) -> Result<(), PortError> {
+        match self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(self.incident_key(key)))
+            .update_expression("SET alerted = :yes REMOVE claim_until")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
             .send()
@@ -225,98 +366,107 @@ impl StateStore for DynamoStateStore {
         {
             Ok(_) => Ok(()),
             // The incident expired meanwhile: nothing to mark, and no item without a TTL.
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(error) if is_condition_failure(&error) => Ok(()),
             Err(error) => Err(store_error("UpdateItem alerted", error)),
         }
     }
 
-    async fn count_failure(
-        &self,
-        scope: &str,
-        minute: i64,
-        labels: &[String],
-        expires_at: i64,
-    ) -> Result<(), PortError> {
-        let mut expression = "SET expires_at = :expires ADD #count :one".to_owned();
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(
-                self.key(format!("counter#{}", key_part(scope)), &minute_key(minute)),
-            ))
-            .expression_attribute_names("#count", "failures")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":expires", n(expires_at));
-        for (i, label) in labels.iter().enumerate() {
-            expression.push_str(&format!(", #l{i} :one"));
-            request =
-                request.expression_attribute_names(format!("#l{i}"), format!("label:{}", key_part(label)));
+    async fn count_failure(&self, count: &FailureCount<'_>) -> Result<(), PortError> {
+        let key = self.key(COUNTERS.to_owned(), &counter_key(count.minute, count.role));
+        let cause = format!("cause:{}", key_part(count.cause));
+        let update = |remember: bool| {
+            let request = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key.clone()))
+                .expression_attribute_names("#cause", cause.clone())
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":expires", n(count.expires_at))
+                .expression_attribute_values(":incident", s(count.incident_id));
+            if remember {
+                request
+                    .update_expression("SET expires_at = :expires ADD failures :one, #cause :one, incidents :incidents")
+                    .condition_expression("attribute_not_exists(incidents) OR (NOT contains(incidents, :incident) AND size(incidents) < :cap)")
+                    .expression_attribute_values(":incidents", AttributeValue::Ss(vec![count.incident_id.to_owned()]))
+                    .expression_attribute_values(":cap", n(MAX_COUNTER_INCIDENTS))
+            } else {
+                request
+                    .update_expression("SET expires_at = :expires ADD failures :one, #cause :one")
+                    .condition_expression("NOT contains(incidents, :incident)")
+            }
+        };
+        match update(true).send().await {
+            Ok(_) => return Ok(()),
+            Err(error) if is_condition_failure(&error) => {}
+            Err(error) => return Err(store_error("UpdateItem counter", error)),
         }
-        request
-            .update_expression(expression)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| store_error("UpdateItem counter", e))
+        // Counted already, or the set is full: count without remembering.
+        match update(false).send().await {
+            Ok(_) => Ok(()),
+            Err(error) if is_condition_failure(&error) => Ok(()),
+            Err(error) => Err(store_error("UpdateItem counter", error)),
+        }
     }
 
-    async fn failure_counts(&self, scope: &str, from: i64, to: i64) -> Result<Vec<MinuteCount>, PortError> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-            .expression_attribute_values(":pk", s(format!("counter#{}", key_part(scope))))
-            .expression_attribute_values(":from", s(minute_key(from + 1)))
-            .expression_attribute_values(":to", s(minute_key(to)))
-            .send()
-            .await
-            .map_err(|e| store_error("Query counters", e))?;
-        Ok(output
-            .items
-            .unwrap_or_default()
-            .iter()
-            .map(|item| MinuteCount {
-                minute: get_s(item, "sk").parse().unwrap_or(0),
-                failures: get_n(item, "failures").max(0) as u64,
-                labels: item
-                    .iter()
-                    .filter_map(|(name, value)| {
-                        let label = name.strip_prefix("label:")?;
-                        Some((label.to_owned(), value.as_n().ok()?.parse().ok()?))
-                    })
-                    .collect::<BTreeMap<String, u64>>(),
-            })
-            .collect())
+    async fn failure_counts(&self, from: i64, to: i64) -> Result<Vec<MinuteCount>, PortError> {
+        let mut minutes: BTreeMap<i64, MinuteCount> = BTreeMap::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(COUNTERS))
+                .expression_attribute_values(":from", s(minute_key(from + 1)))
+                // '~' sorts after every role name: the whole of minute `to`.
+                .expression_attribute_values(":to", s(format!("{}~", minute_key(to))))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| store_error("Query counters", e))?;
+            for item in output.items.unwrap_or_default() {
+                let sk = get_s(&item, "sk");
+                let (minute, role) = sk.split_once('#').unwrap_or((sk.as_str(), "-"));
+                let Ok(minute) = minute.parse::<i64>() else { continue };
+                let failures = get_n(&item, "failures").max(0) as u64;
+                let entry = minutes.entry(minute).or_insert_with(|| MinuteCount {
+                    minute,
+                    ..MinuteCount::default()
+                });
+                entry.failures += failures;
+                *entry.labels.entry(format!("role:{role}")).or_insert(0) += failures;
+                for (name, value) in &item {
+                    if let (Some(label), Ok(n)) = (name.strip_prefix("cause:"), value.as_n()) {
+                        *entry.labels.entry(format!("cause:{label}")).or_insert(0) += n.parse::<u64>().unwrap_or(0);
+                    }
+                }
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(minutes.into_values().collect())
     }
 
     async fn spike_state(&self, scope: &str) -> Result<Option<SpikeState>, PortError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(self.key(format!("spike#{}", key_part(scope)), ONE)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store_error("GetItem spike", e))?;
-        Ok(output.item.map(|item| SpikeState {
+        let item = self.get("GetItem spike", self.key(format!("spike#{}", key_part(scope)), ONE)).await?;
+        Ok(item.map(|item| SpikeState {
             version: get_n(&item, "version").max(0) as u64,
             spiking: get_bool(&item, "spiking"),
             since: get_n(&item, "since"),
             last_alert: get_n(&item, "last_alert"),
             peak: get_n(&item, "peak").max(0) as u64,
+            pending: item
+                .get("pending")
+                .and_then(|v| v.as_s().ok())
+                .and_then(|text| serde_json::from_str(text).ok()),
         }))
     }
 
-    async fn save_spike_state(&self, scope: &str, state: &SpikeState) -> Result<bool, PortError> {
+    async fn save_spike_state(&self, scope: &str, state: &SpikeState, expires_at: i64) -> Result<bool, PortError> {
         let mut item = self.key(format!("spike#{}", key_part(scope)), ONE);
         item.extend([
             ("version".to_owned(), n(state.version)),
@@ -324,45 +474,77 @@ impl StateStore for DynamoStateStore {
             ("since".to_owned(), n(state.since)),
             ("last_alert".to_owned(), n(state.last_alert)),
             ("peak".to_owned(), n(state.peak)),
+            ("expires_at".to_owned(), n(expires_at)),
         ]);
-        if state.version <= 1 {
-            put_if(
-                &self.client,
-                &self.table,
-                "PutItem spike",
-                item,
-                "attribute_not_exists(pk)",
-                &[],
-                &[],
-            )
-            .await
+        if let Some(pending) = &state.pending {
+            let text = serde_json::to_string(pending)
+                .map_err(|e| PortError::new("dynamodb", format!("pending spike alert: {e}"), false))?;
+            item.insert("pending".to_owned(), s(text));
+        }
+        let (condition, names, values): (&str, &[(&str, &str)], Vec<(&str, AttributeValue)>) = if state.version <= 1 {
+            ("attribute_not_exists(pk)", &[], vec![])
         } else {
-            put_if(
-                &self.client,
-                &self.table,
-                "PutItem spike",
-                item,
+            (
                 "#version = :previous",
                 &[("#version", "version")],
-                &[(":previous", n(state.version - 1))],
+                vec![(":previous", n(state.version - 1))],
             )
-            .await
-        }
+        };
+        put_if(&self.client, &self.table, "PutItem spike", item, condition, names, &values).await
     }
 
-    async fn take_token(&self, key: &str, now: i64, period: i64) -> Result<bool, PortError> {
+    async fn take_token(&self, key: &str, holder: &str, now: i64, period: i64) -> Result<bool, PortError> {
         let mut item = self.key(format!("token#{}", key_part(key)), ONE);
         item.insert("until".to_owned(), n(now + period));
+        item.insert("holder".to_owned(), s(holder));
         item.insert("expires_at".to_owned(), n(now + period + 86_400));
         put_if(
             &self.client,
             &self.table,
             "PutItem token",
             item,
-            "attribute_not_exists(pk) OR #until <= :now",
+            "attribute_not_exists(pk) OR #until <= :now OR holder = :holder",
             &[("#until", "until")],
-            &[(":now", n(now))],
+            &[(":now", n(now)), (":holder", s(holder))],
         )
         .await
+    }
+
+    async fn count_alert(&self, window: i64, holder: &str, expires_at: i64) -> Result<u64, PortError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key("token#alerts".to_owned(), &minute_key(window))))
+            .update_expression("SET expires_at = :expires ADD holders :holder")
+            .condition_expression("attribute_not_exists(holders) OR contains(holders, :h) OR size(holders) < :cap")
+            .expression_attribute_values(":expires", n(expires_at))
+            .expression_attribute_values(":holder", AttributeValue::Ss(vec![holder.to_owned()]))
+            .expression_attribute_values(":h", s(holder))
+            .expression_attribute_values(":cap", n(MAX_WINDOW_ALERTS))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(output
+                .attributes
+                .as_ref()
+                .and_then(|a| a.get("holders"))
+                .and_then(|v| v.as_ss().ok())
+                .map_or(1, |set| set.len() as u64)),
+            Err(error) if is_condition_failure(&error) => Ok(MAX_WINDOW_ALERTS as u64 + 1),
+            Err(error) => Err(store_error("UpdateItem alert window", error)),
+        }
+    }
+
+    async fn alert_count(&self, window: i64) -> Result<u64, PortError> {
+        let item = self
+            .get("GetItem alert window", self.key("token#alerts".to_owned(), &minute_key(window)))
+            .await?;
+        Ok(item
+            .as_ref()
+            .and_then(|i| i.get("holders"))
+            .and_then(|v| v.as_ss().ok())
+            .map_or(0, |set| set.len() as u64))
     }
 }

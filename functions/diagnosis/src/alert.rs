@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::diagnose::{Cause, Diagnosis};
+use crate::suggest::SuggestedChange;
 use crate::text::quote;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -78,6 +79,8 @@ pub struct Alert {
     pub attempts: u64,
     pub diagnosis: Option<Diagnosis>,
     pub spike: Option<SpikeSummary>,
+    /// Sentences about the alert path itself (rate limits), shown after the description.
+    pub notes: Vec<String>,
 }
 
 /// SNS message attributes, for subscription filter policies.
@@ -98,13 +101,12 @@ fn title(alert: &Alert) -> String {
         .map_or(String::new(), |r| format!(" on {}", quote(r)));
     match (alert.kind, &alert.spike) {
         (AlertKind::Spike, Some(s)) => format!(
-            "Spike of AssumeRoleWithWebIdentity failures ({}): {} in {} s",
-            s.scope, s.failures, s.window_seconds
+            "Spike of AssumeRoleWithWebIdentity failures: {} in {} s{}",
+            s.failures,
+            s.window_seconds,
+            dominant_role(s).map_or(String::new(), |(role, n)| format!(", {n} of them on role {}", quote(role)))
         ),
-        (AlertKind::Recovery, Some(s)) => format!(
-            "Recovered: AssumeRoleWithWebIdentity failures ({}) back to normal",
-            s.scope
-        ),
+        (AlertKind::Recovery, Some(_)) => "Recovered: AssumeRoleWithWebIdentity failures back to normal".to_owned(),
         (AlertKind::ForeignSuccess, _) => format!("SECURITY: an outside identity assumed a role{role}"),
         (AlertKind::Probe, _) => format!("Probe: an outside identity tried to assume a role{role}"),
         _ => format!(
@@ -121,7 +123,22 @@ fn title(alert: &Alert) -> String {
     }
 }
 
+/// The role that carries most (more than half) of a spike.
+pub fn dominant_role(spike: &SpikeSummary) -> Option<(&str, u64)> {
+    let (role, n) = spike.top_roles.first()?;
+    (role != "-" && n * 2 > spike.failures).then_some((role.as_str(), *n))
+}
+
 fn description(alert: &Alert) -> String {
+    let mut text = describe(alert);
+    for note in &alert.notes {
+        text.push(' ');
+        text.push_str(note);
+    }
+    text
+}
+
+fn describe(alert: &Alert) -> String {
     if let Some(spike) = &alert.spike {
         let top = |items: &[(String, u64)]| {
             items
@@ -149,7 +166,11 @@ fn description(alert: &Alert) -> String {
     } else {
         String::new()
     };
-    format!("Subject {subject}{attempts}. {}", d.explanation)
+    let change = d
+        .suggested_change
+        .as_ref()
+        .map_or(String::new(), |c| format!(" Suggested change: {}.", change_summary(c)));
+    format!("Subject {subject}{attempts}. {}{change}", d.explanation)
 }
 
 impl Alert {
@@ -181,6 +202,13 @@ impl Alert {
                 if let Some(value) = value {
                     context.insert(key, value);
                 }
+            }
+            if let Some(owner) = &d.owner {
+                context.insert("owner", owner.to_string());
+            }
+            context.insert("trust", d.trust.as_str().to_owned());
+            if let Some(change) = &d.suggested_change {
+                context.insert("suggested_change", serde_json::to_string(change).unwrap_or_default());
             }
             context.insert("diagnosis", serde_json::to_string(d).unwrap_or_default());
         }
@@ -238,8 +266,18 @@ impl Alert {
             text.push_str(&line("Role:", d.role_arn.as_deref()));
             text.push_str(&line("Subject:", d.subject.as_deref()));
             text.push_str(&line("Run:", d.github_run_id.as_deref()));
+            text.push_str(&line("Owner:", d.owner.as_ref().map(ToString::to_string).as_deref()));
+            text.push_str(&line("Trust:", Some(d.trust.as_str())));
             if let Some(fix) = &d.fix {
                 text.push_str(&format!("\nFix: {fix}\n"));
+            }
+            if let Some(change) = &d.suggested_change {
+                let policy = serde_json::to_string_pretty(&change.policy).unwrap_or_default();
+                text.push_str(&format!(
+                    "\nSuggested change ({}), verified: it admits this job and no other owner's. The trust policy after it:\n{}\n",
+                    crate::text::escape_controls(&change_summary(change)),
+                    crate::text::escape_controls(&policy)
+                ));
             }
         }
         text.push_str(&format!("\nThread: {}\n", self.thread_id));
@@ -247,25 +285,46 @@ impl Alert {
     }
 }
 
-/// Whose job this was, judged from the subject's owner against `ALLOWED_OWNERS`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Triage {
-    /// One of ours, or no owner to judge by (EKS, opaque subjects), or no allow-list.
-    Ours,
-    Foreign {
-        owner: String,
-    },
+/// Stable per (account, role, subject, cause): the retries of one job share it. SHA-256
+/// of the length-prefixed parts: the subject is a stranger's choice, so no collision may
+/// be searched for that would mute someone else's alert.
+pub fn incident_key(d: &Diagnosis) -> String {
+    use sha2::{Digest, Sha256};
+    let role = d.role_arn.as_deref().unwrap_or("").to_ascii_lowercase();
+    let parts = [
+        d.account_id.as_deref().unwrap_or(""),
+        role.as_str(),
+        d.subject.as_deref().unwrap_or(""),
+        d.cause.as_str(),
+    ];
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
-pub fn triage(diagnosis: &Diagnosis, allowed_owners: &[String]) -> Triage {
-    if allowed_owners.is_empty() {
-        return Triage::Ours;
-    }
-    match diagnosis.claims.owner.as_deref() {
-        Some(owner) if !allowed_owners.iter().any(|a| a.eq_ignore_ascii_case(owner)) => Triage::Foreign {
-            owner: owner.to_owned(),
-        },
-        _ => Triage::Ours,
+/// The suggested change in one line, for people.
+pub fn change_summary(change: &SuggestedChange) -> String {
+    let values = |items: &[String]| items.iter().map(|v| quote(v)).collect::<Vec<_>>().join(", ");
+    let target = match &change.operator {
+        Some(operator) => format!("{operator} {}", change.key),
+        None => change.key.clone(),
+    };
+    match (change.add.is_empty(), change.remove.is_empty()) {
+        (false, true) => format!("statement {}: add {} to {target}", change.statement, values(&change.add)),
+        (true, false) => format!("statement {}: remove {} from {}", change.statement, values(&change.remove), change.key),
+        _ => format!(
+            "statement {}: replace {} with {} in {target}",
+            change.statement,
+            values(&change.remove),
+            values(&change.add)
+        ),
     }
 }
 
@@ -294,6 +353,7 @@ mod tests {
             attempts: 12,
             diagnosis: Some(d),
             spike: None,
+            notes: Vec::new(),
         };
         let q = alert.to_q_notification();
         assert_eq!(
@@ -319,15 +379,15 @@ mod tests {
     }
 
     #[test]
-    fn owners_outside_the_allow_list_are_foreign() {
+    fn incident_keys_are_sha256_and_ignore_role_case() {
         let d = sample("subject-mismatch/branch/github-feature-branch-vs-main-only-policy.json");
-        assert_eq!(triage(&d, &[]), Triage::Ours);
-        assert_eq!(triage(&d, &["ACME".into()]), Triage::Ours);
-        assert_eq!(
-            triage(&d, &["other".into()]),
-            Triage::Foreign { owner: "acme".into() }
-        );
-        let eks = sample("subject-mismatch/other/eks-service-account-name-differs.json");
-        assert_eq!(triage(&eks, &["other".into()]), Triage::Ours);
+        let key = incident_key(&d);
+        assert_eq!(key.len(), 64);
+        let mut upper = d.clone();
+        upper.role_arn = d.role_arn.as_ref().map(|a| a.to_uppercase().replace("ARN:AWS:IAM", "arn:aws:iam"));
+        assert_eq!(incident_key(&upper), key);
+        let mut other = d.clone();
+        other.subject = Some(format!("{}x", d.subject.clone().unwrap_or_default()));
+        assert_ne!(incident_key(&other), key);
     }
 }

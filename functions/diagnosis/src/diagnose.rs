@@ -1,6 +1,6 @@
 //! From claims and the account's IAM state to a cause, the failing condition and the fix.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -13,10 +13,12 @@ use crate::evaluate::{
     ASSUME_ROLE_WITH_WEB_IDENTITY, TAG_SESSION,
 };
 use crate::keys::{is_provided_claim, request_context, split_claim_key, KeyFilter};
-use crate::mismatch::{self, SubjectMismatch};
+use crate::mismatch::{self, SubjectMismatch, ValueEdit};
+use crate::owner::{owner_of, owners_of_account, trust_of, Owner, OwnerScope, Owners, Trust};
 use crate::policy::{Operator, PolicyDocument};
 use crate::record::WebIdentityEvent;
 use crate::snapshot::{AccountSnapshot, Role};
+use crate::suggest::{propose, Edit, Job, Refusal, SuggestedChange, Target};
 use crate::subject::{DerivedClaims, GitHubContext, GitHubFormat, Subject};
 use crate::text::{clean, finish_message, quote};
 
@@ -124,11 +126,17 @@ pub struct Diagnosis {
     pub subject: Option<String>,
     pub audience: Option<String>,
     pub claims: DerivedClaims,
+    /// The owner the token names (`provider:name`), if any: ALLOWED_OWNERS syntax.
+    pub owner: Option<Owner>,
+    pub trust: Trust,
     pub cause: Cause,
     pub subject_mismatch: Option<SubjectMismatch>,
     pub confidence: Confidence,
     pub explanation: String,
     pub fix: Option<String>,
+    /// The verified trust-policy change, when the cause lives in the trust policy and a
+    /// safe change exists; `fix` says why not otherwise.
+    pub suggested_change: Option<SuggestedChange>,
     pub failed_conditions: Vec<FailedCondition>,
     /// Shared with the role's cached audit: the same for every event of a role.
     pub findings: Arc<[Finding]>,
@@ -157,6 +165,10 @@ struct Verdict {
     explanation: String,
     fix: Option<String>,
     failed_conditions: Vec<FailedCondition>,
+    /// The trust-policy edit the fix describes, verified before it is proposed.
+    edit: Option<Edit>,
+    /// Why no edit is proposed, when the cause lives in the trust policy.
+    no_edit: Option<String>,
 }
 
 impl Verdict {
@@ -173,25 +185,56 @@ impl Verdict {
             explanation,
             fix: fix.into(),
             failed_conditions: Vec::new(),
+            edit: None,
+            no_edit: None,
+        }
+    }
+
+    fn with_edit(mut self, edit: Edit) -> Self {
+        self.edit = Some(edit);
+        self
+    }
+}
+
+/// Who is ours, for one diagnosis.
+#[derive(Debug, Clone, Copy)]
+pub struct Ownership<'a> {
+    pub owners: &'a Owners,
+    /// The owners the account's trust policies name, when the caller keeps them (the
+    /// monitor across roles, the CLI per snapshot); else they come from the snapshot.
+    pub trusted: Option<&'a BTreeSet<Owner>>,
+}
+
+static FROM_TRUST_POLICIES: Owners = Owners::FromTrustPolicies;
+
+impl Default for Ownership<'_> {
+    fn default() -> Self {
+        Ownership {
+            owners: &FROM_TRUST_POLICIES,
+            trusted: None,
         }
     }
 }
 
 /// Diagnoses one event. `account` is the IAM state of the event's account, if known: a
-/// snapshot of another account is ignored.
+/// snapshot of another account is ignored. Ours are the owners its trust policies name.
 pub fn diagnose(event: &WebIdentityEvent, account: Option<&AccountSnapshot>) -> Diagnosis {
-    diagnose_owned(Claims::from_event(event), account)
+    diagnose_with(Claims::from_event(event), account, Ownership::default())
 }
 
 /// Diagnoses from claims the caller keeps using.
 pub fn diagnose_claims(claims: &Claims, account: Option<&AccountSnapshot>) -> Diagnosis {
-    diagnose_owned(claims.clone(), account)
+    diagnose_with(claims.clone(), account, Ownership::default())
 }
 
-fn diagnose_owned(claims: Claims, account: Option<&AccountSnapshot>) -> Diagnosis {
+/// Diagnoses with an explicit idea of who is ours.
+pub fn diagnose_with(claims: Claims, account: Option<&AccountSnapshot>, ownership: Ownership) -> Diagnosis {
     let account = account.filter(|a| claims.account_id.as_deref() == Some(a.account_id.as_str()));
     let role = account.and_then(|a| a.role(claims.role_name.as_deref()?));
-    let verdict = classify(&claims, account, role);
+    let owner = owner_of(&claims);
+    let trust = judge_trust(&claims, owner.as_ref(), account, ownership);
+    let mut verdict = classify(&claims, account, role);
+    let suggested_change = suggest(&claims, role, owner.as_ref(), trust, &mut verdict);
     let findings = role.map_or_else(|| Arc::from([]), |r| Arc::clone(&r.findings));
     let (provider, provider_arn) = match claims.provider {
         Some(p) => (Some(p.url), p.arn),
@@ -212,11 +255,14 @@ fn diagnose_owned(claims: Claims, account: Option<&AccountSnapshot>) -> Diagnosi
         subject: claims.subject,
         audience: claims.audience,
         claims: claims.derived,
+        owner,
+        trust,
         cause: verdict.cause,
         subject_mismatch: verdict.subject_mismatch,
         confidence: verdict.confidence,
         explanation: finish_message(verdict.explanation),
         fix: verdict.fix.map(finish_message),
+        suggested_change,
         failed_conditions: verdict.failed_conditions,
         findings,
         evidence: if account.is_some() {
@@ -231,6 +277,72 @@ fn diagnose_owned(claims: Claims, account: Option<&AccountSnapshot>) -> Diagnosi
         source_ip: claims.source_ip,
         github_run_id: claims.github_run_id,
     }
+}
+
+fn judge_trust(
+    claims: &Claims,
+    owner: Option<&Owner>,
+    account: Option<&AccountSnapshot>,
+    ownership: Ownership,
+) -> Trust {
+    // An EKS cluster's issuer is ours once our account registered it.
+    if let (Some(owner), Some(account), Some(provider)) = (owner, account, &claims.provider) {
+        if owner.scope == OwnerScope::Eks && account.provider(&provider.url).is_some() {
+            return Trust::Ours;
+        }
+    }
+    let from_account;
+    let trusted = match (ownership.trusted, account) {
+        (Some(trusted), _) => Some(trusted),
+        (None, Some(account)) => {
+            from_account = owners_of_account(account);
+            Some(&from_account)
+        }
+        (None, None) => None,
+    };
+    trust_of(owner, ownership.owners, trusted)
+}
+
+/// Verifies the verdict's edit; when it is refused, `fix` says why instead of advising
+/// a change that would let in someone we cannot name.
+fn suggest(
+    claims: &Claims,
+    role: Option<&Role>,
+    owner: Option<&Owner>,
+    trust: Trust,
+    verdict: &mut Verdict,
+) -> Option<SuggestedChange> {
+    let refusal = match (&verdict.edit, role.map(|r| &r.trust_policy), &claims.provider) {
+        (Some(edit), Some(Ok(policy)), Some(provider)) => {
+            let job = Job {
+                claims,
+                provider,
+                owner,
+                trust,
+            };
+            match propose(edit, policy, &job) {
+                Ok(change) => return Some(change),
+                Err(refusal) => refusal,
+            }
+        }
+        _ => {
+            if let Some(why) = verdict.no_edit.take() {
+                let fix = verdict.fix.take().unwrap_or_default();
+                verdict.fix = Some(format!("{fix} {}", Refusal::NotAnAddition { why }.explain(claims)).trim().to_owned());
+            }
+            return None;
+        }
+    };
+    let note = refusal.explain(claims);
+    verdict.fix = Some(match refusal {
+        // The prose fix still holds; no single verified edit does it all.
+        Refusal::StillDenied | Refusal::NotAnAddition { .. } | Refusal::TooLarge | Refusal::Unlocatable => {
+            format!("{} {note}", verdict.fix.take().unwrap_or_default()).trim().to_owned()
+        }
+        // The prose fix would let in someone we cannot name: replace it.
+        _ => note,
+    });
+    None
 }
 
 fn classify(claims: &Claims, account: Option<&AccountSnapshot>, role: Option<&Role>) -> Verdict {
@@ -810,7 +922,13 @@ fn judge_policy(claims: &Claims, provider: &Provider, role: &Role, policy: &Poli
                         "In statement {}, set \"Action\": [\"sts:AssumeRoleWithWebIdentity\", \"sts:TagSession\"].",
                         allow.index
                     ),
-                );
+                )
+                .with_edit(Edit {
+                    statement: allow.index,
+                    target: Target::Action,
+                    add: vec![TAG_SESSION.to_owned()],
+                    remove: Vec::new(),
+                });
             }
         }
         return Verdict::new(
@@ -841,7 +959,7 @@ fn judge_policy(claims: &Claims, provider: &Provider, role: &Role, policy: &Poli
             .take(5)
             .collect();
         let target = allows.first().map_or(0, |s| s.index);
-        return Verdict::new(
+        let verdict = Verdict::new(
             Cause::PrincipalMismatch,
             Confidence::Certain,
             format!(
@@ -859,6 +977,15 @@ fn judge_policy(claims: &Claims, provider: &Provider, role: &Role, policy: &Poli
                 clean(provider.principal())
             ),
         );
+        return match allows.first() {
+            Some(statement) => verdict.with_edit(Edit {
+                statement: statement.index,
+                target: Target::FederatedPrincipal,
+                add: vec![provider.principal().to_owned()],
+                remove: Vec::new(),
+            }),
+            None => verdict,
+        };
     }
     let acting: Vec<&StatementTrace> = federated.iter().copied().filter(|s| s.action_matched).collect();
     if acting.is_empty() {
@@ -881,12 +1008,27 @@ fn judge_policy(claims: &Claims, provider: &Provider, role: &Role, policy: &Poli
                 }
             ),
             format!("In statement {}, set \"Action\": \"sts:AssumeRoleWithWebIdentity\".", statement.index),
-        );
+        )
+        .with_edit(Edit {
+            statement: statement.index,
+            target: Target::Action,
+            add: vec![ASSUME_ROLE_WITH_WEB_IDENTITY.to_owned()],
+            remove: Vec::new(),
+        });
     }
+    // The statement written for this job: the fewest failing conditions, and among
+    // those the one whose `sub` condition already matches.
+    let sub_fails = |s: &StatementTrace| {
+        s.failed_conditions().any(|c| {
+            split_claim_key(&c.key).is_some_and(|(prefix, claim)| {
+                prefix.eq_ignore_ascii_case(&provider.url) && claim.eq_ignore_ascii_case("sub")
+            })
+        })
+    };
     let nearest = acting
         .iter()
         .copied()
-        .min_by_key(|s| s.failed_conditions().count())
+        .min_by_key(|s| (s.failed_conditions().count(), sub_fails(s)))
         .unwrap_or(acting[0]);
     conditions_verdict(claims, provider, nearest)
 }
@@ -959,10 +1101,22 @@ fn conditions_verdict(claims: &Claims, provider: &Provider, statement: &Statemen
             None,
         );
     };
+    // One failing condition is fixed by one edit; several need the prose fix.
+    let single = failing.len() == 1 && !Operator::parse(&first.operator).base.is_negated();
+    let add_to_first = |values: Vec<String>, remove: Vec<String>, operator: &str| Edit {
+        statement: statement.index,
+        target: Target::Condition {
+            operator: operator.to_owned(),
+            key: first.key.clone(),
+        },
+        add: values,
+        remove,
+    };
     let mut verdict = match part_of(first) {
         Part::Audience => {
             let aud = claims.audience.as_deref().unwrap_or("");
-            Verdict::new(
+            let edit = add_to_first(vec![aud.to_owned()], Vec::new(), &first.operator);
+            let mut v = Verdict::new(
                 Cause::AudienceMismatch,
                 Confidence::Certain,
                 format!(
@@ -981,7 +1135,9 @@ fn conditions_verdict(claims: &Claims, provider: &Provider, statement: &Statemen
                     first.key,
                     statement.index
                 ),
-            )
+            );
+            v.edit = (single && !aud.is_empty()).then_some(edit);
+            v
         }
         Part::Subject => {
             let sub = claims.subject.as_deref().unwrap_or("");
@@ -996,6 +1152,21 @@ fn conditions_verdict(claims: &Claims, provider: &Provider, statement: &Statemen
             );
             let mut v = Verdict::new(Cause::SubjectMismatch, Confidence::Certain, judged.explanation, judged.fix);
             v.subject_mismatch = Some(judged.kind);
+            let edit = match judged.edit {
+                ValueEdit::AddSubject => add_to_first(vec![sub.to_owned()], Vec::new(), &first.operator),
+                ValueEdit::AddBeside { add } => add_to_first(vec![add], Vec::new(), &first.operator),
+                ValueEdit::Replace { remove, add } => add_to_first(vec![add], vec![remove], &first.operator),
+                ValueEdit::Move { value, operator } => add_to_first(vec![value.clone()], vec![value], operator),
+            };
+            if single && !sub.is_empty() {
+                v.edit = Some(edit);
+            } else if !single {
+                v.no_edit = Some(format!(
+                    "statement {} fails on {} conditions, so no single change lets this job in",
+                    statement.index,
+                    failing.len()
+                ));
+            }
             v
         }
         Part::DerivedClaim => {
@@ -1022,6 +1193,9 @@ fn conditions_verdict(claims: &Claims, provider: &Provider, statement: &Statemen
                 format!("If this job should get in, add {actual} to the values of {} in statement {}.", first.key, statement.index),
             );
             v.subject_mismatch = Some(kind);
+            if let (true, Some(value)) = (single, first.actual.as_ref().and_then(|a| a.first())) {
+                v.edit = Some(add_to_first(vec![value.clone()], Vec::new(), &first.operator));
+            }
             v
         }
         Part::NotProvided => Verdict::new(

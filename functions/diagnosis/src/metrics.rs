@@ -19,6 +19,8 @@ pub enum MetricName {
     ProbeAttempts,
     EnrichmentErrors,
     MalformedEvents,
+    /// Incident and probe alerts held back by the per-owner or global alert rate.
+    AlertsHeldBack,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -29,12 +31,13 @@ pub enum Dimension {
 }
 
 impl MetricName {
-    pub const ALL: [MetricName; 5] = [
+    pub const ALL: [MetricName; 6] = [
         MetricName::AssumeFailures,
         MetricName::AssumeSuccesses,
         MetricName::ProbeAttempts,
         MetricName::EnrichmentErrors,
         MetricName::MalformedEvents,
+        MetricName::AlertsHeldBack,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +47,7 @@ impl MetricName {
             MetricName::ProbeAttempts => "ProbeAttempts",
             MetricName::EnrichmentErrors => "EnrichmentErrors",
             MetricName::MalformedEvents => "MalformedEvents",
+            MetricName::AlertsHeldBack => "AlertsHeldBack",
         }
     }
 
@@ -57,6 +61,7 @@ impl MetricName {
             }
             MetricName::ProbeAttempts | MetricName::EnrichmentErrors => &[&[], &[AccountId]],
             MetricName::MalformedEvents => &[&[]],
+            MetricName::AlertsHeldBack => &[&[], &[AccountId]],
         }
     }
 }

@@ -80,6 +80,21 @@ pub struct MismatchVerdict {
     pub nearest: String,
     pub explanation: String,
     pub fix: String,
+    /// The policy edit the fix describes, for a verified `suggested_change`.
+    pub edit: ValueEdit,
+}
+
+/// How the values of the failing `sub` condition change to let this job in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueEdit {
+    /// Add the job's exact subject.
+    AddSubject,
+    /// Replace `remove` with `add` (a slip in the value: case, whitespace).
+    Replace { remove: String, add: String },
+    /// Add `add` beside the existing value (both forms in use).
+    AddBeside { add: String },
+    /// Move `value` to another operator (a wildcard under StringEquals).
+    Move { value: String, operator: &'static str },
 }
 
 /// Judges `sub` against the values of one failing condition and picks the nearest.
@@ -107,6 +122,7 @@ pub fn judge(
                 "Add {} to the values of {key} in statement {statement}.",
                 quote(sub)
             ),
+            edit: ValueEdit::AddSubject,
         })
 }
 
@@ -142,6 +158,7 @@ fn judge_value(
         nearest: value.to_owned(),
         explanation,
         fix,
+        edit: ValueEdit::AddSubject,
     };
     let requires = format!("Statement {statement} requires {key} {op} {q_value}");
 
@@ -151,33 +168,53 @@ fn judge_value(
     ) && pattern::has_wildcard(value)
         && pattern::like(value, sub)
     {
-        return verdict(
-            SubjectMismatch::WildcardUnderStringEquals,
-            format!("{requires}, but under {op} `*` and `?` are literal characters, so it matches no real subject; the token's sub is {q_sub}."),
-            format!("In statement {statement}, move {key} from {op} to StringLike: \"StringLike\": {{\"{key}\": {q_value}}}."),
-        );
+        return MismatchVerdict {
+            edit: ValueEdit::Move {
+                value: value.to_owned(),
+                operator: "StringLike",
+            },
+            ..verdict(
+                SubjectMismatch::WildcardUnderStringEquals,
+                format!("{requires}, but under {op} `*` and `?` are literal characters, so it matches no real subject; the token's sub is {q_sub}."),
+                format!("In statement {statement}, move {key} from {op} to StringLike: \"StringLike\": {{\"{key}\": {q_value}}}."),
+            )
+        };
     }
     let trimmed = strip_whitespace(value);
     if trimmed != value && like_or_equal(operator, &trimmed, sub) {
-        return verdict(
-            SubjectMismatch::Whitespace,
-            format!("{requires}, which holds whitespace or invisible characters that the token's sub {q_sub} does not; IAM compares exactly."),
-            format!("In statement {statement}, replace {q_value} with {}.", quote(&trimmed)),
-        );
+        let fix = format!("In statement {statement}, replace {q_value} with {}.", quote(&trimmed));
+        return MismatchVerdict {
+            edit: ValueEdit::Replace {
+                remove: value.to_owned(),
+                add: trimmed,
+            },
+            ..verdict(
+                SubjectMismatch::Whitespace,
+                format!("{requires}, which holds whitespace or invisible characters that the token's sub {q_sub} does not; IAM compares exactly."),
+                fix,
+            )
+        };
     }
     let case_fixed = match operator.base {
         BaseOperator::StringLike => pattern::with_case_of(value, sub),
         _ => (value.to_lowercase() == sub.to_lowercase()).then(|| sub.to_owned()),
     };
     if let Some(fixed) = case_fixed {
-        return verdict(
-            SubjectMismatch::Case,
-            format!("{requires}, which differs from the token's sub {q_sub} only in letter case; {op} is case-sensitive."),
-            format!(
-                "In statement {statement}, replace {q_value} with {} (owner and repository names keep their case in the sub).",
-                quote(&fixed)
-            ),
+        let fix = format!(
+            "In statement {statement}, replace {q_value} with {} (owner and repository names keep their case in the sub).",
+            quote(&fixed)
         );
+        return MismatchVerdict {
+            edit: ValueEdit::Replace {
+                remove: value.to_owned(),
+                add: fixed,
+            },
+            ..verdict(
+                SubjectMismatch::Case,
+                format!("{requires}, which differs from the token's sub {q_sub} only in letter case; {op} is case-sensitive."),
+                fix,
+            )
+        };
     }
 
     let expected = Subject::parse(kind, value);
@@ -233,6 +270,7 @@ fn judge_github(
         nearest: value.to_owned(),
         explanation,
         fix,
+        edit: ValueEdit::AddSubject,
     };
     let immutable = |s: &GitHubSubject| s.owner_id.is_some() || s.repository_id.is_some();
 
@@ -266,8 +304,12 @@ fn judge_github(
         let same_names = names_match(&actual.owner, &allowed.owner)
             && names_match(&actual.repository_name, &allowed.repository_name);
         if same_names {
+            let mut edit = ValueEdit::AddSubject;
             let (explanation, fix) = if immutable(actual) {
                 let rewritten = rewrite_repository(value, allowed, actual);
+                edit = ValueEdit::AddBeside {
+                    add: rewritten.clone(),
+                };
                 (
                     format!("{requires}, which names the repository by name, but the token's sub {q_sub} uses GitHub's immutable owner@id/repo@id form (repositories created or renamed after 2026-07-15, or opted in)."),
                     format!(
@@ -285,7 +327,10 @@ fn judge_github(
                     ),
                 )
             };
-            return verdict(SubjectMismatch::ImmutableFormat, explanation, fix);
+            return MismatchVerdict {
+                edit,
+                ..verdict(SubjectMismatch::ImmutableFormat, explanation, fix)
+            };
         }
     }
 

@@ -1,5 +1,7 @@
 //! Trust-policy documents: parsed once from the JSON (or URL-encoded JSON) IAM returns.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 /// The only version under which `${...}` is a policy variable.
@@ -25,6 +27,8 @@ pub enum PolicyError {
 pub struct PolicyDocument {
     pub version: Option<String>,
     pub statements: Vec<Statement>,
+    /// The JSON it was parsed from: a suggested change edits this, not a re-rendering.
+    pub source: Arc<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -256,7 +260,11 @@ impl PolicyDocument {
             .enumerate()
             .map(|(index, value)| Statement::from_value(index, value))
             .collect::<Result<_, _>>()?;
-        Ok(PolicyDocument { version, statements })
+        Ok(PolicyDocument {
+            version,
+            statements,
+            source: Arc::new(value.clone()),
+        })
     }
 
     pub fn variables_enabled(&self) -> bool {
@@ -305,6 +313,10 @@ impl Statement {
             not_action,
             conditions,
         })
+    }
+
+    pub fn is_allow(&self) -> bool {
+        self.effect == Effect::Allow
     }
 
     pub fn federated_principals(&self) -> &[String] {

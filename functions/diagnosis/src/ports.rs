@@ -51,7 +51,7 @@ pub trait AlertSink {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Incident {
     pub id: String,
-    /// The event that opened it: only that event (or its retry) alerts.
+    /// The event that opened it: only that event (or its redelivery) alerts.
     pub opened_by: String,
     pub opened_at: i64,
     /// Open until this time (epoch seconds); later events open a new incident.
@@ -60,49 +60,97 @@ pub struct Incident {
     pub alerted: bool,
 }
 
-/// Incident, counter and spike state (one DynamoDB table in AWS). Every write that decides
-/// who alerts is conditional, so concurrent instances agree.
+/// What recording one delivery against an incident found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sighting {
+    /// This delivery opened the incident, and holds its alert.
+    Opened(Incident),
+    /// One more attempt of an open incident.
+    Attempt(Incident),
+    /// This event was recorded before: a redelivery.
+    Duplicate(Incident),
+}
+
+impl Sighting {
+    pub fn incident(&self) -> &Incident {
+        match self {
+            Sighting::Opened(i) | Sighting::Attempt(i) | Sighting::Duplicate(i) => i,
+        }
+    }
+}
+
+/// Whether this delivery may publish an incident's alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertClaim {
+    /// Ours to publish until the lease ends.
+    Claimed,
+    /// Already published (or settled by a rate limit).
+    Done,
+    /// Another delivery holds it: retry later.
+    Busy,
+}
+
+/// One failure counted towards spikes: once per incident, whatever the redeliveries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureCount<'a> {
+    pub minute: i64,
+    /// The canonical role name, or `-`.
+    pub role: &'a str,
+    pub cause: &'a str,
+    pub incident_id: &'a str,
+    pub expires_at: i64,
+}
+
+/// Incident, counter, rate-limit and spike state (one DynamoDB table in AWS). Every write
+/// that decides who alerts is conditional, so concurrent instances agree, and every write
+/// is idempotent per event or incident, so a redelivery completes what a failed delivery
+/// left undone.
 pub trait StateStore {
-    /// True the first time `event_id` is seen; false for a redelivery of the same event.
+    /// True the first time `event_id` is seen; false for a redelivery. For events that
+    /// belong to no incident (successes of our own jobs).
     fn first_sighting(
         &self,
         event_id: &str,
         expires_at: i64,
     ) -> impl Future<Output = Result<bool, PortError>> + Send;
 
-    /// Stores `incident` under `key` unless an incident there is still open at `now`.
-    /// True when this call opened it.
-    fn open_incident(
+    /// Records `event_id` against the incident under `key` in one conditional write when
+    /// it can: opens `opening` unless an incident is open at `now` (the opener holds the
+    /// alert until `lease_until`), or adds an attempt, or finds the event recorded.
+    /// `expect_open` says which write to try first.
+    #[allow(clippy::too_many_arguments)]
+    fn sight_incident(
         &self,
         key: &str,
-        incident: &Incident,
+        event_id: &str,
+        opening: &Incident,
         now: i64,
+        lease_until: i64,
         expires_at: i64,
-    ) -> impl Future<Output = Result<bool, PortError>> + Send;
+        expect_open: bool,
+    ) -> impl Future<Output = Result<Sighting, PortError>> + Send;
 
-    /// Adds one attempt to the incident under `key`, returning it.
-    fn add_attempt(&self, key: &str) -> impl Future<Output = Result<Option<Incident>, PortError>> + Send;
-
-    fn incident(&self, key: &str) -> impl Future<Output = Result<Option<Incident>, PortError>> + Send;
-
-    fn mark_alerted(&self, key: &str) -> impl Future<Output = Result<(), PortError>> + Send;
-
-    /// Adds one failure to `scope`'s counter for `minute`, and one to each label.
-    fn count_failure(
+    /// Takes the alert of the incident under `key` for its opener `event_id`.
+    fn claim_alert(
         &self,
-        scope: &str,
-        minute: i64,
-        labels: &[String],
-        expires_at: i64,
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
+        key: &str,
+        event_id: &str,
+        wall: i64,
+        lease_until: i64,
+    ) -> impl Future<Output = Result<AlertClaim, PortError>> + Send;
 
-    /// The counters of `scope` for minutes in `(from, to]`.
-    fn failure_counts(
-        &self,
-        scope: &str,
-        from: i64,
-        to: i64,
-    ) -> impl Future<Output = Result<Vec<MinuteCount>, PortError>> + Send;
+    /// Gives the alert back after a failed publish, so the redelivery need not wait for
+    /// the lease. Best effort: the lease ends anyway.
+    fn release_alert(&self, key: &str) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// The alert is out (or settled): no delivery publishes it again.
+    fn finish_alert(&self, key: &str) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Counts one failure for spikes, idempotent per incident.
+    fn count_failure(&self, count: &FailureCount<'_>) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// The per-minute counters for minutes in `(from, to]`, every page.
+    fn failure_counts(&self, from: i64, to: i64) -> impl Future<Output = Result<Vec<MinuteCount>, PortError>> + Send;
 
     fn spike_state(&self, scope: &str) -> impl Future<Output = Result<Option<SpikeState>, PortError>> + Send;
 
@@ -112,15 +160,30 @@ pub trait StateStore {
         &self,
         scope: &str,
         state: &SpikeState,
+        expires_at: i64,
     ) -> impl Future<Output = Result<bool, PortError>> + Send;
 
-    /// A rate-limit token for `key`: true at most once per `period` seconds.
+    /// A rate-limit token for `key`: true at most once per `period` seconds, and again
+    /// for the same `holder` (a redelivery keeps the token it took).
     fn take_token(
         &self,
         key: &str,
+        holder: &str,
         now: i64,
         period: i64,
     ) -> impl Future<Output = Result<bool, PortError>> + Send;
+
+    /// Adds one alert to the global window starting at `window`, idempotent per `holder`;
+    /// the window's count after it.
+    fn count_alert(
+        &self,
+        window: i64,
+        holder: &str,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<u64, PortError>> + Send;
+
+    /// How many alerts the global window starting at `window` counted.
+    fn alert_count(&self, window: i64) -> impl Future<Output = Result<u64, PortError>> + Send;
 }
 
 /// In-memory ports for tests and local runs.
@@ -194,13 +257,32 @@ pub mod memory {
         }
     }
 
+    /// The most event ids an incident remembers; later retries are counted, not deduplicated.
+    pub const MAX_INCIDENT_EVENTS: usize = 256;
+    /// The most incident ids a counter remembers.
+    pub const MAX_COUNTER_INCIDENTS: usize = 512;
+
+    struct StoredIncident {
+        incident: Incident,
+        events: HashSet<String>,
+        claim_until: i64,
+    }
+
+    #[derive(Default)]
+    struct Counter {
+        failures: u64,
+        incidents: HashSet<String>,
+        causes: BTreeMap<String, u64>,
+    }
+
     #[derive(Default)]
     struct State {
         events: HashSet<String>,
-        incidents: HashMap<String, Incident>,
-        counters: HashMap<String, BTreeMap<i64, MinuteCount>>,
+        incidents: HashMap<String, StoredIncident>,
+        counters: BTreeMap<(i64, String), Counter>,
         spikes: HashMap<String, SpikeState>,
-        tokens: HashMap<String, i64>,
+        tokens: HashMap<String, (i64, String)>,
+        alert_windows: HashMap<i64, HashSet<String>>,
     }
 
     /// The same conditional semantics as the DynamoDB store, behind one mutex.
@@ -213,6 +295,11 @@ pub mod memory {
         fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
             f(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()))
         }
+
+        /// Every incident, for assertions.
+        pub fn incidents(&self) -> Vec<Incident> {
+            self.with(|s| s.incidents.values().map(|i| i.incident.clone()).collect())
+        }
     }
 
     impl StateStore for MemoryState {
@@ -220,76 +307,100 @@ pub mod memory {
             Ok(self.with(|s| s.events.insert(event_id.to_owned())))
         }
 
-        async fn open_incident(
+        async fn sight_incident(
             &self,
             key: &str,
-            incident: &Incident,
+            event_id: &str,
+            opening: &Incident,
             now: i64,
-            _expires: i64,
-        ) -> Result<bool, PortError> {
-            Ok(self.with(|s| match s.incidents.get(key) {
-                Some(open) if open.until >= now => false,
+            lease_until: i64,
+            _expires_at: i64,
+            _expect_open: bool,
+        ) -> Result<Sighting, PortError> {
+            Ok(self.with(|s| match s.incidents.get_mut(key) {
+                Some(stored) if stored.events.contains(event_id) => Sighting::Duplicate(stored.incident.clone()),
+                Some(stored) if stored.incident.until >= now => {
+                    stored.incident.attempts += 1;
+                    if stored.events.len() < MAX_INCIDENT_EVENTS {
+                        stored.events.insert(event_id.to_owned());
+                    }
+                    Sighting::Attempt(stored.incident.clone())
+                }
                 _ => {
-                    s.incidents.insert(key.to_owned(), incident.clone());
-                    true
+                    s.incidents.insert(
+                        key.to_owned(),
+                        StoredIncident {
+                            incident: opening.clone(),
+                            events: HashSet::from([event_id.to_owned()]),
+                            claim_until: lease_until,
+                        },
+                    );
+                    Sighting::Opened(opening.clone())
                 }
             }))
         }
 
-        async fn add_attempt(&self, key: &str) -> Result<Option<Incident>, PortError> {
-            Ok(self.with(|s| {
-                s.incidents.get_mut(key).map(|i| {
-                    i.attempts += 1;
-                    i.clone()
-                })
+        async fn claim_alert(
+            &self,
+            key: &str,
+            event_id: &str,
+            wall: i64,
+            lease_until: i64,
+        ) -> Result<AlertClaim, PortError> {
+            Ok(self.with(|s| match s.incidents.get_mut(key) {
+                Some(stored) if stored.incident.opened_by != event_id || stored.incident.alerted => AlertClaim::Done,
+                Some(stored) if stored.claim_until > wall => AlertClaim::Busy,
+                Some(stored) => {
+                    stored.claim_until = lease_until;
+                    AlertClaim::Claimed
+                }
+                None => AlertClaim::Done,
             }))
         }
 
-        async fn incident(&self, key: &str) -> Result<Option<Incident>, PortError> {
-            Ok(self.with(|s| s.incidents.get(key).cloned()))
-        }
-
-        async fn mark_alerted(&self, key: &str) -> Result<(), PortError> {
-            self.with(|s| s.incidents.get_mut(key).map(|i| i.alerted = true));
+        async fn release_alert(&self, key: &str) -> Result<(), PortError> {
+            self.with(|s| s.incidents.get_mut(key).map(|i| i.claim_until = 0));
             Ok(())
         }
 
-        async fn count_failure(
-            &self,
-            scope: &str,
-            minute: i64,
-            labels: &[String],
-            _expires: i64,
-        ) -> Result<(), PortError> {
+        async fn finish_alert(&self, key: &str) -> Result<(), PortError> {
+            self.with(|s| s.incidents.get_mut(key).map(|i| i.incident.alerted = true));
+            Ok(())
+        }
+
+        async fn count_failure(&self, count: &FailureCount<'_>) -> Result<(), PortError> {
             self.with(|s| {
-                let count = s
-                    .counters
-                    .entry(scope.to_owned())
-                    .or_default()
-                    .entry(minute)
-                    .or_insert_with(|| MinuteCount {
-                        minute,
-                        ..MinuteCount::default()
-                    });
-                count.failures += 1;
-                for label in labels {
-                    *count.labels.entry(label.clone()).or_insert(0) += 1;
+                let counter = s.counters.entry((count.minute, count.role.to_owned())).or_default();
+                if counter.incidents.contains(count.incident_id) {
+                    return;
                 }
+                if counter.incidents.len() < MAX_COUNTER_INCIDENTS {
+                    counter.incidents.insert(count.incident_id.to_owned());
+                }
+                counter.failures += 1;
+                *counter.causes.entry(count.cause.to_owned()).or_insert(0) += 1;
             });
             Ok(())
         }
 
-        async fn failure_counts(
-            &self,
-            scope: &str,
-            from: i64,
-            to: i64,
-        ) -> Result<Vec<MinuteCount>, PortError> {
+        async fn failure_counts(&self, from: i64, to: i64) -> Result<Vec<MinuteCount>, PortError> {
             Ok(self.with(|s| {
-                s.counters
-                    .get(scope)
-                    .map(|c| c.range(from + 1..=to).map(|(_, v)| v.clone()).collect())
-                    .unwrap_or_default()
+                let mut minutes: BTreeMap<i64, MinuteCount> = BTreeMap::new();
+                for ((minute, role), counter) in s.counters.range((from + 1, String::new())..) {
+                    if *minute > to {
+                        break;
+                    }
+                    let entry = minutes.entry(*minute).or_insert_with(|| MinuteCount {
+                        minute: *minute,
+                        ..MinuteCount::default()
+                    });
+                    entry.failures += counter.failures;
+                    *entry.labels.entry(format!("role:{role}")).or_insert(0) += counter.failures;
+                    for (cause, n) in &counter.causes {
+                        *entry.labels.entry(format!("cause:{cause}")).or_insert(0) += n;
+                    }
+                }
+                minutes.into_values().collect()
             }))
         }
 
@@ -297,7 +408,7 @@ pub mod memory {
             Ok(self.with(|s| s.spikes.get(scope).cloned()))
         }
 
-        async fn save_spike_state(&self, scope: &str, state: &SpikeState) -> Result<bool, PortError> {
+        async fn save_spike_state(&self, scope: &str, state: &SpikeState, _expires: i64) -> Result<bool, PortError> {
             Ok(self.with(|s| {
                 let stored = s.spikes.get(scope).map_or(0, |v| v.version);
                 if stored + 1 == state.version {
@@ -309,14 +420,27 @@ pub mod memory {
             }))
         }
 
-        async fn take_token(&self, key: &str, now: i64, period: i64) -> Result<bool, PortError> {
+        async fn take_token(&self, key: &str, holder: &str, now: i64, period: i64) -> Result<bool, PortError> {
             Ok(self.with(|s| match s.tokens.get(key) {
-                Some(until) if *until > now => false,
+                Some((_, held_by)) if held_by == holder => true,
+                Some((until, _)) if *until > now => false,
                 _ => {
-                    s.tokens.insert(key.to_owned(), now + period);
+                    s.tokens.insert(key.to_owned(), (now + period, holder.to_owned()));
                     true
                 }
             }))
+        }
+
+        async fn count_alert(&self, window: i64, holder: &str, _expires_at: i64) -> Result<u64, PortError> {
+            Ok(self.with(|s| {
+                let holders = s.alert_windows.entry(window).or_default();
+                holders.insert(holder.to_owned());
+                holders.len() as u64
+            }))
+        }
+
+        async fn alert_count(&self, window: i64) -> Result<u64, PortError> {
+            Ok(self.with(|s| s.alert_windows.get(&window).map_or(0, |h| h.len() as u64)))
         }
     }
 }

@@ -56,6 +56,21 @@ pub struct SpikeState {
     pub since: i64,
     pub last_alert: i64,
     pub peak: u64,
+    /// An alert decided and saved but not known to be published: whoever finds it once
+    /// its lease has passed publishes it, so a failed or dead delivery loses no alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingSpikeAlert>,
+}
+
+/// A spike or recovery alert waiting to go out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingSpikeAlert {
+    pub recovery: bool,
+    /// The `since` of the spike its thread belongs to.
+    pub thread_since: i64,
+    pub summary: crate::alert::SpikeSummary,
+    /// Epoch seconds (wall clock) until which the delivery that decided it owns it.
+    pub lease_until: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -122,6 +137,7 @@ pub fn decide(
                 since: now,
                 last_alert: now,
                 peak: assessment.failures,
+                pending: None,
             }),
         ),
         (true, true) if now - current.last_alert >= config.cooldown_seconds => (

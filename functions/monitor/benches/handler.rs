@@ -10,7 +10,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use diagnosis::ports::memory::{MemoryAccounts, MemoryAlerts, MemoryMetrics, MemoryState};
 use diagnosis::AccountSnapshot;
 use lambda_runtime::{Context, LambdaEvent};
-use oidc_monitor::{handle, Deps};
+use oidc_monitor::{handle, Deps, Memo};
 use oidc_watch_aws::config::Config;
 use serde_json::{json, Value};
 
@@ -46,6 +46,7 @@ fn bench_handler(c: &mut Criterion) {
         alerts: MemoryAlerts::default(),
         state: MemoryState::default(),
         clock: Box::new(|| 1_793_000_000),
+        memo: Memo::default(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()

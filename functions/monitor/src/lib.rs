@@ -1,22 +1,30 @@
 //! oidc-monitor: one EventBridge event in, its diagnosis out as a log line, metrics,
-//! incident and spike state, and at most one alert per incident.
+//! incident and spike state, and exactly one alert per incident.
 //!
 //! 1. Read the event; a malformed or foreign one is logged, counted and acknowledged.
 //! 2. Look up the role and providers (IAM, cached); on failure diagnose from the event
-//!    alone and count `EnrichmentErrors`.
-//! 3. Dedupe redeliveries, collapse retry bursts into incidents (conditional writes).
-//! 4. Alert the first event of an incident; probes and foreign successes by owner.
-//! 5. Count failures per minute and alert spikes and recoveries.
-//! 6. Publish metrics (EMF or PutMetricData).
+//!    alone and count `EnrichmentErrors`. Who is ours: `ALLOWED_OWNERS`, else the owners
+//!    the account's trust policies name.
+//! 3. Record the delivery against its incident in one conditional write: it opens the
+//!    incident, adds an attempt, or is found a redelivery. Metrics follow at once.
+//! 4. The opener (or its redelivery) counts the failure for spikes, takes the rate-limit
+//!    tokens and publishes the alert; every step is idempotent, so a redelivery completes
+//!    what a failed or dead delivery left undone, and the alert goes out once.
+//! 5. Spikes are judged only when the counters changed or a spike may be on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
 
-use diagnosis::alert::{triage, Alert, AlertKind, Severity, SpikeSummary, Triage};
+use diagnosis::alert::{incident_key, Alert, AlertKind, Severity, SpikeSummary};
 use diagnosis::claims::Claims;
 use diagnosis::metrics::{Dimension, MetricName, MetricRecord, UNKNOWN_DIMENSION};
-use diagnosis::ports::{AccountState, AlertSink, Incident, MetricSink, PortError, StateStore};
-use diagnosis::spike::{assess, decide, top_labels, SpikeAction, SpikeState};
-use diagnosis::{diagnose_claims, read_input, Cause, Diagnosis, InputItem};
+use diagnosis::owner::{owners_named_by, Owner, Trust};
+use diagnosis::ports::{
+    AccountState, AlertClaim, AlertSink, FailureCount, Incident, MetricSink, PortError, Sighting, StateStore,
+};
+use diagnosis::snapshot::AccountSnapshot;
+use diagnosis::spike::{assess, decide, top_labels, PendingSpikeAlert, SpikeAction, SpikeState};
+use diagnosis::{diagnose_with, read_input, Cause, Diagnosis, InputItem, Ownership};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use oidc_watch_aws::config::Config;
 use serde::Serialize;
@@ -31,6 +39,8 @@ pub struct Deps<A, M, L, S> {
     pub state: S,
     /// Epoch seconds; injected so tests can move time.
     pub clock: Box<dyn Fn() -> i64 + Send + Sync>,
+    /// What this instance remembers between events.
+    pub memo: Memo,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,15 +49,18 @@ pub enum HandlerError {
     State(PortError),
     #[error("alert topic: {0}")]
     Alert(PortError),
+    #[error("the alert of incident {0} is being published by another delivery")]
+    AlertInFlight(String),
 }
 
-/// Both are worth a retry: the event is kept by Lambda and redelivered, and redelivery
-/// is deduplicated, so a retry never alerts twice.
+/// Every one is worth a retry: the event is kept by Lambda and redelivered, and each step
+/// is idempotent, so the retry completes the work and never alerts twice.
 impl From<HandlerError> for Diagnostic {
     fn from(error: HandlerError) -> Diagnostic {
         let error_type = match &error {
             HandlerError::State(_) => "Retryable.StateStore",
             HandlerError::Alert(_) => "Retryable.AlertTopic",
+            HandlerError::AlertInFlight(_) => "Retryable.AlertInFlight",
         };
         Diagnostic {
             error_type: error_type.to_owned(),
@@ -70,13 +83,32 @@ pub struct EventOutcome {
     pub cause: Option<Cause>,
     pub subject_mismatch: Option<String>,
     pub confidence: Option<String>,
+    pub trust: Option<Trust>,
     pub evidence: &'static str,
     pub incident_id: Option<String>,
     pub attempts: u64,
     pub duplicate: bool,
     pub enrichment_error: Option<String>,
     pub alerts: Vec<&'static str>,
+    /// Alerts this event would have sent, held back by a rate limit.
+    pub held_back: Vec<&'static str>,
 }
+
+/// Lifetimes of state, in seconds.
+const DAY: i64 = 86_400;
+/// How long a delivery owns an alert it is publishing before another may take it over.
+const ALERT_LEASE_SECONDS: i64 = 30;
+/// Spike state outlives any cooldown; it expires a week after its last change.
+const SPIKE_STATE_LIFETIME: i64 = 7 * DAY;
+/// The global alert-rate window.
+const ALERT_WINDOW_SECONDS: i64 = 3600;
+/// Incidents and accounts an instance remembers.
+const MEMO_INCIDENTS: usize = 4096;
+const MEMO_ACCOUNTS: usize = 256;
+/// Owners remembered per account: trust policies name few.
+const MEMO_OWNERS_PER_ACCOUNT: usize = 1024;
+/// Spike scope: one burst, one alert, whatever roles it spans.
+const SPIKE_SCOPE: &str = "all";
 
 /// Subjects and similar strings logged beyond this are cut.
 const MAX_LOGGED: usize = 512;
@@ -85,6 +117,63 @@ fn bounded(value: &str) -> String {
     match value.char_indices().nth(MAX_LOGGED) {
         Some((cut, _)) => format!("{}…", &value[..cut]),
         None => value.to_owned(),
+    }
+}
+
+/// What an instance remembers between events, bounded. None of it is needed for
+/// correctness: it saves round trips.
+#[derive(Default)]
+pub struct Memo {
+    /// Incident key -> open until (event time): a retry tries the attempt write first.
+    incidents: Mutex<HashMap<String, i64>>,
+    /// Account -> the owners its trust policies named, across the roles seen.
+    owners: Mutex<HashMap<String, BTreeSet<Owner>>>,
+    /// Whether a spike may be on (or an alert pending): `None` until first read.
+    spike_active: Mutex<Option<bool>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Memo {
+    fn incident_open(&self, key: &str, now: i64) -> bool {
+        lock(&self.incidents).get(key).is_some_and(|until| *until >= now)
+    }
+
+    fn remember_incident(&self, key: &str, until: i64, now: i64) {
+        let mut incidents = lock(&self.incidents);
+        if incidents.len() >= MEMO_INCIDENTS {
+            incidents.retain(|_, u| *u >= now);
+            if incidents.len() >= MEMO_INCIDENTS {
+                incidents.clear();
+            }
+        }
+        incidents.insert(key.to_owned(), until);
+    }
+
+    /// Adds the snapshot's owners to the account's, and returns them; `None` when no trust
+    /// policy of the account was ever seen.
+    fn owners_for(&self, account: &str, snapshot: Option<&AccountSnapshot>) -> Option<BTreeSet<Owner>> {
+        let mut owners = lock(&self.owners);
+        if let Some(snapshot) = snapshot {
+            let named: BTreeSet<Owner> = snapshot
+                .roles
+                .iter()
+                .filter_map(|r| r.trust_policy.as_ref().ok())
+                .flat_map(owners_named_by)
+                .collect();
+            if !owners.contains_key(account) && owners.len() >= MEMO_ACCOUNTS {
+                owners.clear();
+            }
+            let known = owners.entry(account.to_owned()).or_default();
+            for owner in named {
+                if known.len() < MEMO_OWNERS_PER_ACCOUNT {
+                    known.insert(owner);
+                }
+            }
+        }
+        owners.get(account).cloned()
     }
 }
 
@@ -99,23 +188,6 @@ fn event_time(claims: &Claims, wall: i64) -> i64 {
         .and_then(diagnosis::evaluate::epoch_seconds)
         .filter(|t| *t <= wall + MAX_CLOCK_SKEW)
         .unwrap_or(wall)
-}
-
-/// Stable per (account, role, subject, cause): the retries of one job share it.
-pub fn incident_key(d: &Diagnosis) -> String {
-    let parts = [
-        d.account_id.as_deref().unwrap_or(""),
-        d.role_arn.as_deref().unwrap_or(""),
-        d.subject.as_deref().unwrap_or(""),
-        d.cause.as_str(),
-    ];
-    let hash = parts
-        .iter()
-        .flat_map(|p| p.bytes().chain([0]))
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-    format!("{hash:016x}")
 }
 
 #[tracing::instrument(skip_all, fields(request_id = %event.context.request_id))]
@@ -168,6 +240,26 @@ where
     Ok(outcome)
 }
 
+/// Which alert an event's incident sends, if any.
+fn alert_kind(failed: bool, trust: Trust) -> Option<AlertKind> {
+    match (failed, trust) {
+        (true, Trust::Ours) => Some(AlertKind::Incident),
+        (true, _) => Some(AlertKind::Probe),
+        (false, Trust::Ours) => None,
+        // Someone we cannot name got in: whatever the evidence, that is critical.
+        (false, _) => Some(AlertKind::ForeignSuccess),
+    }
+}
+
+fn severity_of(kind: AlertKind) -> Severity {
+    match kind {
+        AlertKind::ForeignSuccess => Severity::Critical,
+        AlertKind::Probe => Severity::Low,
+        AlertKind::Spike | AlertKind::Incident => Severity::High,
+        AlertKind::Recovery => Severity::Info,
+    }
+}
+
 async fn process<A, M, L, S>(claims: &Claims, deps: &Deps<A, M, L, S>) -> Result<EventOutcome, HandlerError>
 where
     A: AccountState,
@@ -176,7 +268,7 @@ where
     S: StateStore,
 {
     // Windows run on the event's own time: CloudTrail delivers minutes late, and what
-    // matters is when the jobs ran. Item lifetimes run on the wall clock.
+    // matters is when the jobs ran. Item lifetimes and leases run on the wall clock.
     let wall = (deps.clock)();
     let now = event_time(claims, wall);
     let config = &deps.config;
@@ -193,25 +285,35 @@ where
         },
         _ => None,
     };
-    let diagnosis = diagnose_claims(claims, snapshot.as_ref());
-    let role_exists = match (&snapshot, claims.role_name.as_deref()) {
-        (Some(s), Some(name)) => s.role(name).is_some(),
-        _ => false,
+    let trusted = claims
+        .account_id
+        .as_deref()
+        .and_then(|account| deps.memo.owners_for(account, snapshot.as_ref()));
+    let diagnosis = diagnose_with(
+        claims.clone(),
+        snapshot.as_ref(),
+        Ownership {
+            owners: &config.owners,
+            trusted: trusted.as_ref(),
+        },
+    );
+    // IAM's own spelling of the role: case variants of one role are one role.
+    let canonical_role = match (&snapshot, claims.role_name.as_deref()) {
+        (Some(s), Some(name)) => s.role(name).map(|r| r.name.clone()),
+        _ => None,
     };
-    let role_dimension = match (role_exists, claims.role_name.as_deref()) {
-        (true, Some(name)) => name.to_owned(),
-        _ => UNKNOWN_DIMENSION.to_owned(),
-    };
+    let role_dimension = canonical_role.clone().unwrap_or_else(|| UNKNOWN_DIMENSION.to_owned());
     let account = diagnosis
         .account_id
         .clone()
         .unwrap_or_else(|| UNKNOWN_DIMENSION.to_owned());
+    let key = incident_key(&diagnosis);
     let event_id = diagnosis
         .event_id
         .clone()
-        .unwrap_or_else(|| format!("no-id-{}", incident_key(&diagnosis)));
+        .unwrap_or_else(|| format!("no-id-{key}"));
     let failed = diagnosis.cause != Cause::None;
-    let owner = triage(&diagnosis, &config.allowed_owners);
+    let kind = alert_kind(failed, diagnosis.trust);
 
     let mut result = EventOutcome {
         event_id: event_id.clone(),
@@ -220,138 +322,102 @@ where
         confidence: serde_json::to_value(diagnosis.confidence)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned)),
+        trust: Some(diagnosis.trust),
         evidence: diagnosis.evidence,
         enrichment_error: enrichment_error.clone(),
         ..EventOutcome::default()
     };
 
     let window = config.incident_window_seconds;
-    let first = deps
-        .state
-        .first_sighting(&event_id, wall + 2 * window + 86_400)
-        .await
-        .map_err(HandlerError::State)?;
-    result.duplicate = !first;
-
-    // Incidents: failures, and successes from outside owners.
-    let foreign_owner = match &owner {
-        Triage::Foreign { owner } => Some(owner.clone()),
-        Triage::Ours => None,
-    };
-    let alert_kind = match (failed, &foreign_owner) {
-        (true, None) => Some(AlertKind::Incident),
-        (true, Some(_)) => Some(AlertKind::Probe),
-        (false, Some(_)) => Some(AlertKind::ForeignSuccess),
-        (false, None) => None,
-    };
-    let mut pending_alert = None;
-    // Spikes count jobs, not the retries of one job: a failure counts when it opens an incident.
-    let mut opened_new_incident = false;
-    if let Some(kind) = alert_kind {
-        let key = incident_key(&diagnosis);
-        let (incident, mut should_alert) = if first {
-            let opened = Incident {
-                id: format!("{key}-{now}"),
+    let mut counters_changed = false;
+    let mut redelivered_opener = false;
+    match kind {
+        None => {
+            let first = deps
+                .state
+                .first_sighting(&event_id, wall + 2 * window + DAY)
+                .await
+                .map_err(HandlerError::State)?;
+            result.duplicate = !first;
+            if first {
+                publish_metrics(deps, &metric_record(&diagnosis, &result, &role_dimension, &account, now)).await;
+            }
+        }
+        Some(kind) => {
+            let opening = Incident {
+                id: format!("{}-{now}", &key[..16]),
                 opened_by: event_id.clone(),
                 opened_at: now,
                 until: now + window,
                 attempts: 1,
                 alerted: false,
             };
-            if deps
+            let sighting = deps
                 .state
-                .open_incident(&key, &opened, now, wall.max(now) + window + 86_400)
-                .await
-                .map_err(HandlerError::State)?
-            {
-                opened_new_incident = true;
-                (Some(opened), true)
-            } else {
-                (
-                    deps.state.add_attempt(&key).await.map_err(HandlerError::State)?,
-                    false,
+                .sight_incident(
+                    &key,
+                    &event_id,
+                    &opening,
+                    now,
+                    wall + ALERT_LEASE_SECONDS,
+                    wall.max(now) + window + DAY,
+                    deps.memo.incident_open(&key, now),
                 )
-            }
-        } else {
-            let stored = deps.state.incident(&key).await.map_err(HandlerError::State)?;
-            let retry_of_opener = stored
-                .as_ref()
-                .is_some_and(|i| i.opened_by == event_id && !i.alerted);
-            (stored, retry_of_opener)
-        };
-        if let (AlertKind::Probe, Some(owner), true, true) = (kind, &foreign_owner, should_alert, first) {
-            let token = format!("probe#{}", owner.to_ascii_lowercase());
-            should_alert = deps
-                .state
-                .take_token(&token, now, config.probe_alert_interval_seconds)
                 .await
                 .map_err(HandlerError::State)?;
-            if !should_alert {
-                // Suppressed by the rate limit: settled, so a redelivery does not alert either.
-                deps.state.mark_alerted(&key).await.map_err(HandlerError::State)?;
-            }
-        }
-        if let Some(incident) = &incident {
+            let incident = sighting.incident().clone();
+            deps.memo.remember_incident(&key, incident.until, now);
             result.incident_id = Some(incident.id.clone());
             result.attempts = incident.attempts;
-        }
-        pending_alert = should_alert.then_some((kind, key, incident));
-    }
-
-    // Counters and metrics before any alert: if publishing fails, the redelivery finds
-    // them done and only the alert is retried.
-    let minute = now.div_euclid(60);
-    let mut scopes = vec!["all".to_owned()];
-    if role_exists {
-        scopes.push(format!("role:{role_dimension}"));
-    }
-    if first {
-        if failed && opened_new_incident {
-            let horizon =
-                wall.max(now) + config.spike.window_seconds * (config.spike.baseline_windows + 2) + 3600;
-            let labels = vec![
-                format!("role:{role_dimension}"),
-                format!("cause:{}", diagnosis.cause.as_str()),
-            ];
-            for scope in &scopes {
-                deps.state
-                    .count_failure(scope, minute, &labels, horizon)
-                    .await
-                    .map_err(HandlerError::State)?;
+            result.duplicate = matches!(sighting, Sighting::Duplicate(_));
+            if !result.duplicate {
+                publish_metrics(deps, &metric_record(&diagnosis, &result, &role_dimension, &account, now)).await;
+            }
+            let opener = match &sighting {
+                Sighting::Opened(_) => true,
+                Sighting::Duplicate(i) if i.opened_by == event_id && !i.alerted => {
+                    match deps
+                        .state
+                        .claim_alert(&key, &event_id, wall, wall + ALERT_LEASE_SECONDS)
+                        .await
+                        .map_err(HandlerError::State)?
+                    {
+                        AlertClaim::Claimed => true,
+                        AlertClaim::Done => false,
+                        AlertClaim::Busy => return Err(HandlerError::AlertInFlight(incident.id)),
+                    }
+                }
+                _ => false,
+            };
+            redelivered_opener = opener && result.duplicate;
+            if opener {
+                counters_changed = failed;
+                let delivered = alert_incident(
+                    deps,
+                    IncidentAlert {
+                        kind,
+                        key: &key,
+                        incident: &incident,
+                        diagnosis: &diagnosis,
+                        account: &account,
+                        role: &role_dimension,
+                        now,
+                        wall,
+                    },
+                )
+                .await?;
+                match delivered {
+                    Delivered::Sent => result.alerts.push(kind.as_str()),
+                    Delivered::HeldBack => result.held_back.push(kind.as_str()),
+                    Delivered::Refused => {}
+                }
             }
         }
-        let foreign = foreign_owner.is_some();
-        publish_metrics(
-            deps,
-            &metric_record(&diagnosis, &result, &role_dimension, &account, foreign, now),
-        )
-        .await;
     }
 
-    if let Some((kind, key, incident)) = pending_alert {
-        let severity = match kind {
-            AlertKind::ForeignSuccess => Severity::Critical,
-            AlertKind::Probe => Severity::Low,
-            _ => Severity::High,
-        };
-        let alert = Alert {
-            kind,
-            severity,
-            thread_id: incident.as_ref().map_or_else(|| key.clone(), |i| i.id.clone()),
-            account_id: account.clone(),
-            cause: Some(diagnosis.cause),
-            attempts: incident.as_ref().map_or(1, |i| i.attempts),
-            diagnosis: Some(diagnosis.clone()),
-            spike: None,
-        };
-        deps.alerts.publish(&alert).await.map_err(HandlerError::Alert)?;
-        deps.state.mark_alerted(&key).await.map_err(HandlerError::State)?;
-        result.alerts.push(kind.as_str());
-    }
-
-    // Redeliveries check too: the first delivery may have failed before its spike alert.
-    for scope in &scopes {
-        if let Some(kind) = check_spike(deps, scope, &account, now).await? {
+    let spike_may_be_on = *lock(&deps.memo.spike_active) != Some(false);
+    if counters_changed || redelivered_opener || spike_may_be_on {
+        if let Some(kind) = check_spike(deps, &account, now, wall).await? {
             result.alerts.push(kind);
         }
     }
@@ -361,25 +427,167 @@ where
         cause = diagnosis.cause.as_str(),
         subject_mismatch = diagnosis.subject_mismatch.map(|k| k.as_str()).unwrap_or(""),
         confidence = ?diagnosis.confidence,
+        trust = diagnosis.trust.as_str(),
         account = %account,
         role = %bounded(diagnosis.role_arn.as_deref().unwrap_or("-")),
-        owner = %bounded(diagnosis.claims.owner.as_deref().unwrap_or("-")),
+        owner = %bounded(&diagnosis.owner.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string)),
         repository = %bounded(diagnosis.claims.repository.as_deref().unwrap_or("-")),
         subject = %bounded(diagnosis.subject.as_deref().unwrap_or("-")),
         run_id = diagnosis.github_run_id.as_deref().unwrap_or("-"),
         incident = result.incident_id.as_deref().unwrap_or("-"),
         duplicate = result.duplicate,
         alerts = ?result.alerts,
+        held_back = ?result.held_back,
         "diagnosis"
     );
     Ok(result)
 }
 
+struct IncidentAlert<'a> {
+    kind: AlertKind,
+    key: &'a str,
+    incident: &'a Incident,
+    diagnosis: &'a Diagnosis,
+    account: &'a str,
+    role: &'a str,
+    now: i64,
+    wall: i64,
+}
+
+enum Delivered {
+    Sent,
+    HeldBack,
+    /// SNS refused it for good (too large, not authorised): logged, not retried.
+    Refused,
+}
+
+/// The opener's work: count the failure, pass the rate limits, publish, settle. Each
+/// step is idempotent per incident, so a redelivery may run it again.
+async fn alert_incident<A, M, L, S>(deps: &Deps<A, M, L, S>, job: IncidentAlert<'_>) -> Result<Delivered, HandlerError>
+where
+    M: MetricSink,
+    L: AlertSink,
+    S: StateStore,
+{
+    let config = &deps.config;
+    let d = job.diagnosis;
+    let count = async {
+        if d.cause == Cause::None {
+            return Ok(());
+        }
+        let horizon = job.wall.max(job.now) + config.spike.window_seconds * (config.spike.baseline_windows + 2) + 3600;
+        deps.state
+            .count_failure(&FailureCount {
+                minute: job.now.div_euclid(60),
+                role: job.role,
+                cause: d.cause.as_str(),
+                incident_id: &job.incident.id,
+                expires_at: horizon,
+            })
+            .await
+    };
+    let probe_token = async {
+        if job.kind != AlertKind::Probe {
+            return Ok(true);
+        }
+        let owner = d
+            .owner
+            .as_ref()
+            .map_or_else(|| "no-owner".to_owned(), |o| o.to_string().to_ascii_lowercase());
+        deps.state
+            .take_token(
+                &format!("probe#{owner}"),
+                &job.incident.id,
+                job.now,
+                config.probe_alert_interval_seconds,
+            )
+            .await
+    };
+    let window = job.wall.div_euclid(ALERT_WINDOW_SECONDS) * ALERT_WINDOW_SECONDS;
+    let rate = async {
+        // Someone we cannot name got in: never held back.
+        if job.kind == AlertKind::ForeignSuccess {
+            return Ok(0);
+        }
+        deps.state
+            .count_alert(window, &job.incident.id, window + ALERT_WINDOW_SECONDS + DAY)
+            .await
+    };
+    let (counted, probe_token, in_window) = tokio::join!(count, probe_token, rate);
+    counted.map_err(HandlerError::State)?;
+    let probe_token = probe_token.map_err(HandlerError::State)?;
+    let in_window = in_window.map_err(HandlerError::State)?;
+
+    let limit = config.alerts_per_hour;
+    let mut notes = Vec::new();
+    if in_window == limit + 1 {
+        notes.push(format!(
+            "Alert rate limit reached ({limit} per hour): later incident and probe alerts this hour are held back and counted in the AlertsHeldBack metric."
+        ));
+    } else if in_window == 1 {
+        let previous = deps
+            .state
+            .alert_count(window - ALERT_WINDOW_SECONDS)
+            .await
+            .map_err(HandlerError::State)?;
+        if previous > limit + 1 {
+            notes.push(format!(
+                "{} alerts were held back by the rate limit in the previous hour (AlertsHeldBack metric; the log has each diagnosis).",
+                previous - limit - 1
+            ));
+        }
+    }
+    if !probe_token || in_window > limit + 1 {
+        // Settled: a redelivery does not alert either.
+        deps.state.finish_alert(job.key).await.map_err(HandlerError::State)?;
+        publish_metrics(
+            deps,
+            &MetricRecord {
+                timestamp_ms: job.now * 1000,
+                counts: vec![(MetricName::AlertsHeldBack, 1.0)],
+                dimensions: BTreeMap::from([(Dimension::AccountId, job.account.to_owned())]),
+                properties: BTreeMap::from([
+                    ("incident_id".to_owned(), json!(job.incident.id)),
+                    ("kind".to_owned(), json!(job.kind.as_str())),
+                ]),
+            },
+        )
+        .await;
+        return Ok(Delivered::HeldBack);
+    }
+    let alert = Alert {
+        kind: job.kind,
+        severity: severity_of(job.kind),
+        thread_id: job.incident.id.clone(),
+        account_id: job.account.to_owned(),
+        cause: Some(d.cause),
+        attempts: job.incident.attempts,
+        diagnosis: Some(d.clone()),
+        spike: None,
+        notes,
+    };
+    let delivered = match deps.alerts.publish(&alert).await {
+        Ok(()) => Delivered::Sent,
+        Err(error) if error.retryable => {
+            if let Err(release) = deps.state.release_alert(job.key).await {
+                tracing::warn!(error = %release, "alert lease not released; the redelivery waits for it");
+            }
+            return Err(HandlerError::Alert(error));
+        }
+        Err(error) => {
+            tracing::error!(error = %error, incident = %job.incident.id, "alert refused by the topic; not retried");
+            Delivered::Refused
+        }
+    };
+    deps.state.finish_alert(job.key).await.map_err(HandlerError::State)?;
+    Ok(delivered)
+}
+
 async fn check_spike<A, M, L, S>(
     deps: &Deps<A, M, L, S>,
-    scope: &str,
     account: &str,
     now: i64,
+    wall: i64,
 ) -> Result<Option<&'static str>, HandlerError>
 where
     L: AlertSink,
@@ -387,85 +595,129 @@ where
 {
     let config = &deps.config.spike;
     let (from, to) = config.minutes_needed(now);
-    let counts = deps
-        .state
-        .failure_counts(scope, from, to)
-        .await
-        .map_err(HandlerError::State)?;
+    let (counts, state) = tokio::join!(
+        deps.state.failure_counts(from, to),
+        deps.state.spike_state(SPIKE_SCOPE)
+    );
+    let counts = counts.map_err(HandlerError::State)?;
+    let state = state.map_err(HandlerError::State)?;
+    let expires = wall + SPIKE_STATE_LIFETIME;
+
+    // An alert decided before but not known to be out: publish it once its lease passed.
+    if let Some(stored) = &state {
+        if let Some(pending) = &stored.pending {
+            *lock(&deps.memo.spike_active) = Some(true);
+            if pending.lease_until > wall {
+                return Ok(None);
+            }
+            let taken = SpikeState {
+                version: stored.version + 1,
+                pending: Some(PendingSpikeAlert {
+                    lease_until: wall + ALERT_LEASE_SECONDS,
+                    ..pending.clone()
+                }),
+                ..stored.clone()
+            };
+            return publish_spike(deps, account, taken, expires).await;
+        }
+    }
+
     let assessment = assess(&counts, now, config);
-    let state = deps.state.spike_state(scope).await.map_err(HandlerError::State)?;
     let (action, next) = decide(state.as_ref(), &assessment, now, config);
-    let Some(next) = next else { return Ok(None) };
+    let spiking_after = next.as_ref().or(state.as_ref()).is_some_and(|s| s.spiking);
+    *lock(&deps.memo.spike_active) = Some(spiking_after);
+    let Some(mut next) = next else { return Ok(None) };
+    if action != SpikeAction::Nothing {
+        let recovery = action == SpikeAction::Recover;
+        next.pending = Some(PendingSpikeAlert {
+            recovery,
+            // A recovery joins the thread of the spike it ends.
+            thread_since: if recovery {
+                state.as_ref().map_or(next.since, |s| s.since)
+            } else {
+                next.since
+            },
+            summary: SpikeSummary {
+                scope: SPIKE_SCOPE.to_owned(),
+                window_seconds: config.window_seconds,
+                failures: assessment.failures,
+                baseline: assessment.baseline,
+                top_roles: top_labels(&assessment.labels, "role:", 5),
+                top_causes: top_labels(&assessment.labels, "cause:", 5),
+            },
+            lease_until: wall + ALERT_LEASE_SECONDS,
+        });
+        *lock(&deps.memo.spike_active) = Some(true);
+    }
+    publish_spike(deps, account, next, expires).await
+}
+
+/// Saves `state` (conditionally); if it carries a pending alert, publishes it and clears
+/// it. A failed publish leaves it pending for the next delivery to take over.
+async fn publish_spike<A, M, L, S>(
+    deps: &Deps<A, M, L, S>,
+    account: &str,
+    state: SpikeState,
+    expires: i64,
+) -> Result<Option<&'static str>, HandlerError>
+where
+    L: AlertSink,
+    S: StateStore,
+{
     if !deps
         .state
-        .save_spike_state(scope, &next)
+        .save_spike_state(SPIKE_SCOPE, &state, expires)
         .await
         .map_err(HandlerError::State)?
     {
         return Ok(None);
     }
-    let kind = match action {
-        SpikeAction::Alert => AlertKind::Spike,
-        SpikeAction::Recover => AlertKind::Recovery,
-        SpikeAction::Nothing => return Ok(None),
+    let Some(pending) = &state.pending else { return Ok(None) };
+    let kind = if pending.recovery {
+        AlertKind::Recovery
+    } else {
+        AlertKind::Spike
     };
     let alert = Alert {
         kind,
-        severity: if kind == AlertKind::Spike {
-            Severity::High
-        } else {
-            Severity::Info
-        },
-        // A recovery joins the thread of the spike it ends.
-        thread_id: format!(
-            "spike-{scope}-{}",
-            if kind == AlertKind::Recovery {
-                state.as_ref().map_or(next.since, |s| s.since)
-            } else {
-                next.since
-            }
-        ),
+        severity: severity_of(kind),
+        thread_id: format!("spike-{SPIKE_SCOPE}-{}", pending.thread_since),
         account_id: account.to_owned(),
         cause: None,
-        attempts: assessment.failures,
+        attempts: pending.summary.failures,
         diagnosis: None,
-        spike: Some(SpikeSummary {
-            scope: scope.to_owned(),
-            window_seconds: config.window_seconds,
-            failures: assessment.failures,
-            baseline: assessment.baseline,
-            top_roles: top_labels(&assessment.labels, "role:", 5),
-            top_causes: top_labels(&assessment.labels, "cause:", 5),
-        }),
+        spike: Some(pending.summary.clone()),
+        notes: Vec::new(),
     };
-    if let Err(error) = deps.alerts.publish(&alert).await {
-        // Give the decision back, so the retry of this event makes it again and alerts.
-        let undo = SpikeState {
-            version: next.version + 1,
-            ..state.unwrap_or_default()
-        };
-        if let Err(undo_error) = deps.state.save_spike_state(scope, &undo).await {
-            tracing::error!(error = %undo_error, scope, "spike state not rolled back");
-        }
-        return Err(HandlerError::Alert(error));
+    match deps.alerts.publish(&alert).await {
+        Ok(()) => {}
+        Err(error) if error.retryable => return Err(HandlerError::Alert(error)),
+        Err(error) => tracing::error!(error = %error, "spike alert refused by the topic; not retried"),
     }
+    let done = SpikeState {
+        version: state.version + 1,
+        pending: None,
+        ..state.clone()
+    };
+    if !deps
+        .state
+        .save_spike_state(SPIKE_SCOPE, &done, expires)
+        .await
+        .map_err(HandlerError::State)?
+    {
+        tracing::warn!("spike state changed while its alert went out");
+    }
+    *lock(&deps.memo.spike_active) = Some(done.spiking);
     Ok(Some(kind.as_str()))
 }
 
-fn metric_record(
-    d: &Diagnosis,
-    result: &EventOutcome,
-    role: &str,
-    account: &str,
-    foreign: bool,
-    now: i64,
-) -> MetricRecord {
+fn metric_record(d: &Diagnosis, result: &EventOutcome, role: &str, account: &str, now: i64) -> MetricRecord {
     let mut counts = vec![if d.cause == Cause::None {
         (MetricName::AssumeSuccesses, 1.0)
     } else {
         (MetricName::AssumeFailures, 1.0)
     }];
-    if foreign && d.cause != Cause::None {
+    if d.trust != Trust::Ours && d.cause != Cause::None {
         counts.push((MetricName::ProbeAttempts, 1.0));
     }
     if result.enrichment_error.is_some() {
@@ -484,7 +736,11 @@ fn metric_record(
             ("event_id".to_owned(), text(d.event_id.as_deref())),
             ("subject".to_owned(), text(d.subject.as_deref())),
             ("repository".to_owned(), text(d.claims.repository.as_deref())),
-            ("owner".to_owned(), text(d.claims.owner.as_deref())),
+            (
+                "owner".to_owned(),
+                text(d.owner.as_ref().map(ToString::to_string).as_deref()),
+            ),
+            ("trust".to_owned(), json!(d.trust.as_str())),
             ("run_id".to_owned(), text(d.github_run_id.as_deref())),
             ("role_arn".to_owned(), text(d.role_arn.as_deref())),
             ("region".to_owned(), text(d.region.as_deref())),

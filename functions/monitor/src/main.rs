@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use oidc_monitor::{handle, Deps};
+use oidc_monitor::{handle, Deps, Memo};
 use oidc_watch_aws::config::{Config, MetricsSinkKind};
 use oidc_watch_aws::dynamodb::DynamoStateStore;
 use oidc_watch_aws::iam::IamAccountState;
@@ -44,6 +44,7 @@ async fn main() -> Result<(), Error> {
             table: config.state_table_name.clone(),
         },
         clock: Box::new(oidc_watch_aws::wall_clock_seconds),
+        memo: Memo::default(),
         config,
     };
     let deps = &deps;
