@@ -1,14 +1,16 @@
 //! `diagnose` and `evaluate`: the same pipeline as oidc-monitor, reading files instead of
 //! events (`snapshot` is in its own module).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use diagnosis::evaluate::{evaluate as evaluate_policy, Request};
 use diagnosis::policy::PolicyDocument;
-use diagnosis::{diagnose as diagnose_event, read_input, AccountSnapshot, Cause, InputItem};
+use diagnosis::claims::Claims;
+use diagnosis::owner::{owners_of_account, Owner, Owners};
+use diagnosis::{diagnose_with, read_input, AccountSnapshot, Cause, InputItem, Ownership};
 
 use crate::input::{expand, files_below, PathOrStdin};
 use crate::render::{Palette, Summary};
@@ -34,10 +36,18 @@ pub enum CommandError {
 pub fn diagnose(
     inputs: &[String],
     account_paths: &[PathBuf],
+    owners: Option<&str>,
     format: Option<Format>,
     no_color: bool,
 ) -> Result<ExitCode, CommandError> {
+    let owners = Owners::parse_list(owners.unwrap_or(""))
+        .map_err(|e| CommandError::Usage(format!("--owners: {e}")))?;
     let (accounts, snapshot_files) = load_accounts(account_paths)?;
+    // Who is ours per account, computed once: every role of the snapshot counts.
+    let trusted: HashMap<&str, BTreeSet<Owner>> = accounts
+        .iter()
+        .map(|(id, snapshot)| (id.as_str(), owners_of_account(snapshot)))
+        .collect();
     let stdout = std::io::stdout();
     let terminal = stdout.is_terminal();
     let format = format.unwrap_or(if terminal { Format::Text } else { Format::Json });
@@ -63,13 +73,17 @@ pub fn diagnose(
         for item in read_input(&input.bytes) {
             match item {
                 Ok(InputItem::Event(event)) => {
-                    let account = event
+                    let account_id = event
                         .record
                         .recipient_account_id
                         .as_ref()
-                        .or(event.envelope_account.as_ref())
-                        .and_then(|id| accounts.get(id));
-                    let diagnosis = diagnose_event(&event, account);
+                        .or(event.envelope_account.as_ref());
+                    let account = account_id.and_then(|id| accounts.get(id));
+                    let ownership = Ownership {
+                        owners: &owners,
+                        trusted: account_id.and_then(|id| trusted.get(id.as_str())),
+                    };
+                    let diagnosis = diagnose_with(Claims::from_event(&event), account, ownership);
                     summary.count(&diagnosis);
                     match format {
                         Format::Json => {

@@ -49,6 +49,11 @@ enum Command {
         /// Never colour the text output (NO_COLOR is honoured too).
         #[arg(long)]
         no_color: bool,
+        /// Owners that are yours, as in ALLOWED_OWNERS: provider:owner entries, a bare name
+        /// is a GitHub owner (acme,gitlab:acme-group,github:acme@1234). Default: the owners
+        /// the snapshots' trust policies name. Only your own jobs get a suggested change.
+        #[arg(long, value_name = "LIST")]
+        owners: Option<String>,
     },
     /// Evaluate one trust policy for one request and print the decision per statement.
     Evaluate {
@@ -86,7 +91,8 @@ fn main() -> ExitCode {
             accounts,
             format,
             no_color,
-        } => commands::diagnose(&inputs, &accounts, format, no_color),
+            owners,
+        } => commands::diagnose(&inputs, &accounts, owners.as_deref(), format, no_color),
         Command::Evaluate { policy, request } => commands::evaluate(&policy, &request),
         Command::Snapshot { roles, output } => snapshot::snapshot(roles.as_deref(), output.as_deref()),
     };

@@ -174,6 +174,13 @@ fn describe(alert: &Alert) -> String {
 }
 
 impl Alert {
+    /// The alert's identity: the same for every publish of one alert (a retry after a
+    /// lost answer from SNS), different for each alert of a thread. Receivers deduplicate
+    /// by it.
+    pub fn alert_id(&self) -> String {
+        format!("{}:{}", self.kind.as_str(), self.thread_id)
+    }
+
     /// The SNS message for Amazon Q Developer (and oidc-notifier, which reads
     /// `metadata.additionalContext.diagnosis`).
     pub fn to_q_notification(&self) -> Value {
@@ -228,7 +235,7 @@ impl Alert {
         json!({
             "version": "1.0",
             "source": "custom",
-            "id": self.thread_id,
+            "id": self.alert_id(),
             "content": {
                 "textType": "client-markdown",
                 "title": title(self),

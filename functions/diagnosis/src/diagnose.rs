@@ -1158,7 +1158,17 @@ fn conditions_verdict(claims: &Claims, provider: &Provider, statement: &Statemen
                 ValueEdit::Replace { remove, add } => add_to_first(vec![add], vec![remove], &first.operator),
                 ValueEdit::Move { value, operator } => add_to_first(vec![value.clone()], vec![value], operator),
             };
-            if single && !sub.is_empty() {
+            let pull_request = matches!(
+                claims.parsed_subject.as_github().map(|s| &s.context),
+                Some(GitHubContext::PullRequest)
+            );
+            if pull_request {
+                // Anyone who can open a pull request can start such a run.
+                v.fix = Some(format!(
+                    "No trust-policy change is safe: {} is the subject of every pull-request run, which anyone who can open a pull request can start (pull_request_target runs get id-token). Deploy from a protected branch or an environment with required reviewers, and trust that subject instead.",
+                    quote(sub)
+                ));
+            } else if single && !sub.is_empty() {
                 v.edit = Some(edit);
             } else if !single {
                 v.no_edit = Some(format!(
