@@ -168,6 +168,10 @@ impl Default for RolesMarker {
 
 /// IAM's default when a role does not say.
 pub const DEFAULT_MAX_SESSION_DURATION: u64 = 3600;
+/// IAM's largest MaxSessionDuration: what a snapshot that does not give the limit
+/// (get-account-authorization-details never does) is judged by, so a missing limit never
+/// makes a `SessionDurationExceeded`.
+pub const LARGEST_MAX_SESSION_DURATION: u64 = 43_200;
 
 impl AccountSnapshot {
     pub fn from_json(text: &str) -> Result<Self, SnapshotError> {
@@ -300,7 +304,7 @@ impl RoleEntry {
             Some(document) => PolicyDocument::from_value(document),
             None => Err(PolicyError::NoStatement),
         };
-        let max_session_duration = self.max_session_duration.unwrap_or(DEFAULT_MAX_SESSION_DURATION);
+        let max_session_duration = self.max_session_duration.unwrap_or(LARGEST_MAX_SESSION_DURATION);
         Role::new(self.role_name, self.arn, max_session_duration, trust_policy)
     }
 }
@@ -359,7 +363,10 @@ mod tests {
         )
         .unwrap();
         let role = snapshot.role("deploy").unwrap();
-        assert_eq!(role.max_session_duration, 3600);
+        assert_eq!(
+            role.max_session_duration, LARGEST_MAX_SESSION_DURATION,
+            "a limit the snapshot does not give is no evidence of a lower one"
+        );
         assert!(role.trust_policy.as_ref().unwrap().statements.is_empty());
         assert_eq!(
             snapshot.provider("gitlab.com").unwrap().client_ids,

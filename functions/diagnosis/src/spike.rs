@@ -275,6 +275,7 @@ mod tests {
             since: 1000,
             last_alert: 1000,
             peak: 30,
+            pending: None,
         };
         let quiet = Assessment {
             failures: 0,
