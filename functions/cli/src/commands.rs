@@ -6,10 +6,10 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use diagnosis::evaluate::{evaluate as evaluate_policy, Request};
-use diagnosis::policy::PolicyDocument;
 use diagnosis::claims::Claims;
+use diagnosis::evaluate::{evaluate as evaluate_policy, Request};
 use diagnosis::owner::{owners_of_account, Owner, Owners};
+use diagnosis::policy::PolicyDocument;
 use diagnosis::{diagnose_with, read_input, AccountSnapshot, Cause, InputItem, Ownership};
 
 use crate::input::{expand, files_below, PathOrStdin};

@@ -104,9 +104,14 @@ fn title(alert: &Alert) -> String {
             "Spike of AssumeRoleWithWebIdentity failures: {} in {} s{}",
             s.failures,
             s.window_seconds,
-            dominant_role(s).map_or(String::new(), |(role, n)| format!(", {n} of them on role {}", quote(role)))
+            dominant_role(s).map_or(String::new(), |(role, n)| format!(
+                ", {n} of them on role {}",
+                quote(role)
+            ))
         ),
-        (AlertKind::Recovery, Some(_)) => "Recovered: AssumeRoleWithWebIdentity failures back to normal".to_owned(),
+        (AlertKind::Recovery, Some(_)) => {
+            "Recovered: AssumeRoleWithWebIdentity failures back to normal".to_owned()
+        }
         (AlertKind::ForeignSuccess, _) => format!("SECURITY: an outside identity assumed a role{role}"),
         (AlertKind::Probe, _) => format!("Probe: an outside identity tried to assume a role{role}"),
         _ => format!(
@@ -166,10 +171,9 @@ fn describe(alert: &Alert) -> String {
     } else {
         String::new()
     };
-    let change = d
-        .suggested_change
-        .as_ref()
-        .map_or(String::new(), |c| format!(" Suggested change: {}.", change_summary(c)));
+    let change = d.suggested_change.as_ref().map_or(String::new(), |c| {
+        format!(" Suggested change: {}.", change_summary(c))
+    });
     format!("Subject {subject}{attempts}. {}{change}", d.explanation)
 }
 
@@ -215,7 +219,10 @@ impl Alert {
             }
             context.insert("trust", d.trust.as_str().to_owned());
             if let Some(change) = &d.suggested_change {
-                context.insert("suggested_change", serde_json::to_string(change).unwrap_or_default());
+                context.insert(
+                    "suggested_change",
+                    serde_json::to_string(change).unwrap_or_default(),
+                );
             }
             context.insert("diagnosis", serde_json::to_string(d).unwrap_or_default());
         }
@@ -273,7 +280,10 @@ impl Alert {
             text.push_str(&line("Role:", d.role_arn.as_deref()));
             text.push_str(&line("Subject:", d.subject.as_deref()));
             text.push_str(&line("Run:", d.github_run_id.as_deref()));
-            text.push_str(&line("Owner:", d.owner.as_ref().map(ToString::to_string).as_deref()));
+            text.push_str(&line(
+                "Owner:",
+                d.owner.as_ref().map(ToString::to_string).as_deref(),
+            ));
             text.push_str(&line("Trust:", Some(d.trust.as_str())));
             if let Some(fix) = &d.fix {
                 text.push_str(&format!("\nFix: {fix}\n"));
@@ -309,11 +319,7 @@ pub fn incident_key(d: &Diagnosis) -> String {
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part.as_bytes());
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The suggested change in one line, for people.
@@ -324,8 +330,17 @@ pub fn change_summary(change: &SuggestedChange) -> String {
         None => change.key.clone(),
     };
     match (change.add.is_empty(), change.remove.is_empty()) {
-        (false, true) => format!("statement {}: add {} to {target}", change.statement, values(&change.add)),
-        (true, false) => format!("statement {}: remove {} from {}", change.statement, values(&change.remove), change.key),
+        (false, true) => format!(
+            "statement {}: add {} to {target}",
+            change.statement,
+            values(&change.add)
+        ),
+        (true, false) => format!(
+            "statement {}: remove {} from {}",
+            change.statement,
+            values(&change.remove),
+            change.key
+        ),
         _ => format!(
             "statement {}: replace {} with {} in {target}",
             change.statement,
@@ -391,7 +406,10 @@ mod tests {
         let key = incident_key(&d);
         assert_eq!(key.len(), 64);
         let mut upper = d.clone();
-        upper.role_arn = d.role_arn.as_ref().map(|a| a.to_uppercase().replace("ARN:AWS:IAM", "arn:aws:iam"));
+        upper.role_arn = d
+            .role_arn
+            .as_ref()
+            .map(|a| a.to_uppercase().replace("ARN:AWS:IAM", "arn:aws:iam"));
         assert_eq!(incident_key(&upper), key);
         let mut other = d.clone();
         other.subject = Some(format!("{}x", d.subject.clone().unwrap_or_default()));

@@ -18,8 +18,8 @@ use crate::owner::{owner_of, owners_of_account, trust_of, Owner, OwnerScope, Own
 use crate::policy::{Operator, PolicyDocument};
 use crate::record::WebIdentityEvent;
 use crate::snapshot::{AccountSnapshot, Role};
-use crate::suggest::{propose, Edit, Job, Refusal, SuggestedChange, Target};
 use crate::subject::{DerivedClaims, GitHubContext, GitHubFormat, Subject};
+use crate::suggest::{propose, Edit, Job, Refusal, SuggestedChange, Target};
 use crate::text::{clean, finish_message, quote};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -328,7 +328,11 @@ fn suggest(
         _ => {
             if let Some(why) = verdict.no_edit.take() {
                 let fix = verdict.fix.take().unwrap_or_default();
-                verdict.fix = Some(format!("{fix} {}", Refusal::NotAnAddition { why }.explain(claims)).trim().to_owned());
+                verdict.fix = Some(
+                    format!("{fix} {}", Refusal::NotAnAddition { why }.explain(claims))
+                        .trim()
+                        .to_owned(),
+                );
             }
             return None;
         }
@@ -337,7 +341,9 @@ fn suggest(
     verdict.fix = Some(match refusal {
         // The prose fix still holds; no single verified edit does it all.
         Refusal::StillDenied | Refusal::NotAnAddition { .. } | Refusal::TooLarge | Refusal::Unlocatable => {
-            format!("{} {note}", verdict.fix.take().unwrap_or_default()).trim().to_owned()
+            format!("{} {note}", verdict.fix.take().unwrap_or_default())
+                .trim()
+                .to_owned()
         }
         // The prose fix would let in someone we cannot name: replace it.
         _ => note,

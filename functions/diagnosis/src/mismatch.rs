@@ -182,7 +182,10 @@ fn judge_value(
     }
     let trimmed = strip_whitespace(value);
     if trimmed != value && like_or_equal(operator, &trimmed, sub) {
-        let fix = format!("In statement {statement}, replace {q_value} with {}.", quote(&trimmed));
+        let fix = format!(
+            "In statement {statement}, replace {q_value} with {}.",
+            quote(&trimmed)
+        );
         return MismatchVerdict {
             edit: ValueEdit::Replace {
                 remove: value.to_owned(),

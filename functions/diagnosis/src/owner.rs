@@ -73,7 +73,10 @@ impl OwnerScope {
     /// Names compare case-insensitively where the provider does (GitHub, GitLab,
     /// Bitbucket); ids and organization names elsewhere exactly.
     fn folds_case(self) -> bool {
-        matches!(self, OwnerScope::GitHub | OwnerScope::GitLab | OwnerScope::Bitbucket)
+        matches!(
+            self,
+            OwnerScope::GitHub | OwnerScope::GitLab | OwnerScope::Bitbucket
+        )
     }
 }
 
@@ -127,7 +130,10 @@ impl Owner {
         if name.is_empty() || name.contains(['*', '?', '/', ':']) || name.chars().any(char::is_whitespace) {
             return Err(OwnerError::Invalid(entry.to_owned()));
         }
-        if id.as_deref().is_some_and(|id| id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit())) {
+        if id
+            .as_deref()
+            .is_some_and(|id| id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()))
+        {
             return Err(OwnerError::Invalid(entry.to_owned()));
         }
         Ok(Owner {
@@ -282,9 +288,13 @@ pub fn owners_named_by(policy: &PolicyDocument) -> BTreeSet<Owner> {
     let mut owners = BTreeSet::new();
     for statement in policy.statements.iter().filter(|s| s.is_allow()) {
         for principal in statement.federated_principals() {
-            let url = principal.split_once(":oidc-provider/").map_or(principal.as_str(), |(_, u)| u);
+            let url = principal
+                .split_once(":oidc-provider/")
+                .map_or(principal.as_str(), |(_, u)| u);
             let kind = ProviderKind::from_url(url);
-            let Some(scope) = OwnerScope::of(kind) else { continue };
+            let Some(scope) = OwnerScope::of(kind) else {
+                continue;
+            };
             if matches!(scope, OwnerScope::Eks | OwnerScope::Bitbucket) {
                 owners.extend(provider_owner(scope, url));
                 continue;
@@ -292,7 +302,9 @@ pub fn owners_named_by(policy: &PolicyDocument) -> BTreeSet<Owner> {
             for condition in &statement.conditions {
                 let positive = matches!(
                     condition.operator.base,
-                    BaseOperator::StringEquals | BaseOperator::StringLike | BaseOperator::StringEqualsIgnoreCase
+                    BaseOperator::StringEquals
+                        | BaseOperator::StringLike
+                        | BaseOperator::StringEqualsIgnoreCase
                 );
                 let Some((prefix, claim)) = crate::keys::split_claim_key(&condition.key) else {
                     continue;
@@ -301,7 +313,12 @@ pub fn owners_named_by(policy: &PolicyDocument) -> BTreeSet<Owner> {
                     continue;
                 }
                 match claim.to_ascii_lowercase().as_str() {
-                    "sub" => owners.extend(condition.values.iter().filter_map(|v| value_owner(scope, kind, v))),
+                    "sub" => owners.extend(
+                        condition
+                            .values
+                            .iter()
+                            .filter_map(|v| value_owner(scope, kind, v)),
+                    ),
                     "repository_owner" if scope == OwnerScope::GitHub => owners.extend(
                         condition
                             .values
@@ -355,7 +372,9 @@ pub fn stranger_subject(scope: OwnerScope, subject: &Subject, sub: &str) -> Opti
             let mut tokens = sub.split(':').peekable();
             while let Some(token) = tokens.next() {
                 parts.push(token.to_owned());
-                let Some(value) = tokens.peek().copied() else { break };
+                let Some(value) = tokens.peek().copied() else {
+                    break;
+                };
                 let value = match token {
                     "repo" | "repository" => match value.split_once('/') {
                         Some((o, rest)) => {
@@ -379,14 +398,24 @@ pub fn stranger_subject(scope: OwnerScope, subject: &Subject, sub: &str) -> Opti
             parts.join(":")
         }
         OwnerScope::GitLab => sub
-            .replace(&format!("project_path:{}/", owner.name), &format!("project_path:{STRANGER}/"))
-            .replace(&format!("namespace_path:{}", owner.name), &format!("namespace_path:{STRANGER}")),
+            .replace(
+                &format!("project_path:{}/", owner.name),
+                &format!("project_path:{STRANGER}/"),
+            )
+            .replace(
+                &format!("namespace_path:{}", owner.name),
+                &format!("namespace_path:{STRANGER}"),
+            ),
         OwnerScope::Terraform | OwnerScope::Buildkite => sub.replacen(
             &format!("organization:{}", owner.name),
             &format!("organization:{STRANGER}"),
             1,
         ),
-        OwnerScope::CircleCi => sub.replacen(&format!("org/{}/", owner.name), "org/00000000-0000-0000-0000-000000000000/", 1),
+        OwnerScope::CircleCi => sub.replacen(
+            &format!("org/{}/", owner.name),
+            "org/00000000-0000-0000-0000-000000000000/",
+            1,
+        ),
         OwnerScope::Eks | OwnerScope::Bitbucket => return None,
     };
     (replaced != sub).then_some(replaced)
@@ -403,19 +432,34 @@ mod tests {
 
     #[test]
     fn entries_are_provider_scoped_and_a_bare_name_is_github() {
-        assert_eq!(Owner::parse("acme").unwrap(), Owner::new(OwnerScope::GitHub, "acme"));
-        assert_eq!(Owner::parse("gitlab:acme-group").unwrap().scope, OwnerScope::GitLab);
-        assert_eq!(Owner::parse("github:acme@1234").unwrap().id.as_deref(), Some("1234"));
+        assert_eq!(
+            Owner::parse("acme").unwrap(),
+            Owner::new(OwnerScope::GitHub, "acme")
+        );
+        assert_eq!(
+            Owner::parse("gitlab:acme-group").unwrap().scope,
+            OwnerScope::GitLab
+        );
+        assert_eq!(
+            Owner::parse("github:acme@1234").unwrap().id.as_deref(),
+            Some("1234")
+        );
         assert!(Owner::parse("acme*").is_err());
         assert!(Owner::parse("nope:acme").is_err());
         assert!(Owner::parse("github:acme@x1").is_err());
         assert_eq!(Owners::parse_list(" , ").unwrap(), Owners::FromTrustPolicies);
-        assert_eq!(Owner::parse("github:acme@12").unwrap().to_string(), "github:acme@12");
+        assert_eq!(
+            Owner::parse("github:acme@12").unwrap().to_string(),
+            "github:acme@12"
+        );
     }
 
     #[test]
     fn ownerless_subjects_have_no_owner() {
-        assert_eq!(subject_owner(OwnerScope::GitHub, &github("environment:prod")), None);
+        assert_eq!(
+            subject_owner(OwnerScope::GitHub, &github("environment:prod")),
+            None
+        );
         assert_eq!(
             subject_owner(
                 OwnerScope::GitHub,
@@ -423,8 +467,15 @@ mod tests {
             ),
             None
         );
-        assert_eq!(subject_owner(OwnerScope::GitHub, &github("repo:acme*/app:ref:refs/heads/main")), None);
-        let owner = subject_owner(OwnerScope::GitHub, &github("repo:acme@12/app@34:ref:refs/heads/main")).unwrap();
+        assert_eq!(
+            subject_owner(OwnerScope::GitHub, &github("repo:acme*/app:ref:refs/heads/main")),
+            None
+        );
+        let owner = subject_owner(
+            OwnerScope::GitHub,
+            &github("repo:acme@12/app@34:ref:refs/heads/main"),
+        )
+        .unwrap();
         assert_eq!((owner.name.as_str(), owner.id.as_deref()), ("acme", Some("12")));
     }
 
@@ -468,17 +519,36 @@ mod tests {
             stranger_subject(OwnerScope::GitHub, &github(sub), sub).as_deref(),
             Some("repository_owner:oidc-watch-stranger:environment:prod")
         );
-        assert_eq!(stranger_subject(OwnerScope::GitHub, &github("environment:prod"), "environment:prod"), None);
+        assert_eq!(
+            stranger_subject(
+                OwnerScope::GitHub,
+                &github("environment:prod"),
+                "environment:prod"
+            ),
+            None
+        );
     }
 
     #[test]
     fn trust_needs_evidence() {
         let acme = Owner::parse("acme").unwrap();
-        assert_eq!(trust_of(Some(&acme), &Owners::FromTrustPolicies, None), Trust::Unknown);
+        assert_eq!(
+            trust_of(Some(&acme), &Owners::FromTrustPolicies, None),
+            Trust::Unknown
+        );
         let set = BTreeSet::from([acme.clone()]);
-        assert_eq!(trust_of(Some(&acme), &Owners::FromTrustPolicies, Some(&set)), Trust::Ours);
-        assert_eq!(trust_of(None, &Owners::FromTrustPolicies, Some(&set)), Trust::Foreign);
+        assert_eq!(
+            trust_of(Some(&acme), &Owners::FromTrustPolicies, Some(&set)),
+            Trust::Ours
+        );
+        assert_eq!(
+            trust_of(None, &Owners::FromTrustPolicies, Some(&set)),
+            Trust::Foreign
+        );
         let other = Owner::parse("other").unwrap();
-        assert_eq!(trust_of(Some(&other), &Owners::Allowed(vec![acme]), None), Trust::Foreign);
+        assert_eq!(
+            trust_of(Some(&other), &Owners::Allowed(vec![acme]), None),
+            Trust::Foreign
+        );
     }
 }

@@ -150,7 +150,11 @@ pub trait StateStore {
     fn count_failure(&self, count: &FailureCount<'_>) -> impl Future<Output = Result<(), PortError>> + Send;
 
     /// The per-minute counters for minutes in `(from, to]`, every page.
-    fn failure_counts(&self, from: i64, to: i64) -> impl Future<Output = Result<Vec<MinuteCount>, PortError>> + Send;
+    fn failure_counts(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> impl Future<Output = Result<Vec<MinuteCount>, PortError>> + Send;
 
     fn spike_state(&self, scope: &str) -> impl Future<Output = Result<Option<SpikeState>, PortError>> + Send;
 
@@ -318,7 +322,9 @@ pub mod memory {
             _expect_open: bool,
         ) -> Result<Sighting, PortError> {
             Ok(self.with(|s| match s.incidents.get_mut(key) {
-                Some(stored) if stored.events.contains(event_id) => Sighting::Duplicate(stored.incident.clone()),
+                Some(stored) if stored.events.contains(event_id) => {
+                    Sighting::Duplicate(stored.incident.clone())
+                }
                 Some(stored) if stored.incident.until >= now => {
                     stored.incident.attempts += 1;
                     if stored.events.len() < MAX_INCIDENT_EVENTS {
@@ -348,7 +354,9 @@ pub mod memory {
             lease_until: i64,
         ) -> Result<AlertClaim, PortError> {
             Ok(self.with(|s| match s.incidents.get_mut(key) {
-                Some(stored) if stored.incident.opened_by != event_id || stored.incident.alerted => AlertClaim::Done,
+                Some(stored) if stored.incident.opened_by != event_id || stored.incident.alerted => {
+                    AlertClaim::Done
+                }
                 Some(stored) if stored.claim_until > wall => AlertClaim::Busy,
                 Some(stored) => {
                     stored.claim_until = lease_until;
@@ -370,7 +378,10 @@ pub mod memory {
 
         async fn count_failure(&self, count: &FailureCount<'_>) -> Result<(), PortError> {
             self.with(|s| {
-                let counter = s.counters.entry((count.minute, count.role.to_owned())).or_default();
+                let counter = s
+                    .counters
+                    .entry((count.minute, count.role.to_owned()))
+                    .or_default();
                 if counter.incidents.contains(count.incident_id) {
                     return;
                 }
@@ -408,7 +419,12 @@ pub mod memory {
             Ok(self.with(|s| s.spikes.get(scope).cloned()))
         }
 
-        async fn save_spike_state(&self, scope: &str, state: &SpikeState, _expires: i64) -> Result<bool, PortError> {
+        async fn save_spike_state(
+            &self,
+            scope: &str,
+            state: &SpikeState,
+            _expires: i64,
+        ) -> Result<bool, PortError> {
             Ok(self.with(|s| {
                 let stored = s.spikes.get(scope).map_or(0, |v| v.version);
                 if stored + 1 == state.version {
@@ -420,7 +436,13 @@ pub mod memory {
             }))
         }
 
-        async fn take_token(&self, key: &str, holder: &str, now: i64, period: i64) -> Result<bool, PortError> {
+        async fn take_token(
+            &self,
+            key: &str,
+            holder: &str,
+            now: i64,
+            period: i64,
+        ) -> Result<bool, PortError> {
             Ok(self.with(|s| match s.tokens.get(key) {
                 Some((_, held_by)) if held_by == holder => true,
                 Some((until, _)) if *until > now => false,

@@ -54,18 +54,29 @@ pub struct Edit {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     /// The job is not ours (or nobody said who is).
-    NotOurs { trust: Trust, owner: Option<Owner> },
+    NotOurs {
+        trust: Trust,
+        owner: Option<Owner>,
+    },
     /// The subject names no owner: anyone can mint it.
-    Ownerless { subject: String },
+    Ownerless {
+        subject: String,
+    },
     /// A value to add has no owner part or a wildcard there.
-    Unownable { value: String },
+    Unownable {
+        value: String,
+    },
     /// The edited policy still denies this job.
     StillDenied,
     /// The edited policy would admit the same subject under another owner.
-    AdmitsStranger { statement: usize },
+    AdmitsStranger {
+        statement: usize,
+    },
     /// The failing condition cannot be fixed by adding values (negated operators, several
     /// failing conditions, keys STS never sets).
-    NotAnAddition { why: String },
+    NotAnAddition {
+        why: String,
+    },
     TooLarge,
     /// The policy's JSON is not where the evaluation found it.
     Unlocatable,
@@ -137,8 +148,9 @@ pub fn propose(edit: &Edit, policy: &PolicyDocument, job: &Job) -> Result<Sugges
         }
     }
     let edited = apply(&policy.source, edit).ok_or(Refusal::Unlocatable)?;
-    let size: usize = serde_json::to_string(&edited)
-        .map_or(usize::MAX, |text| text.chars().filter(|c| !c.is_whitespace()).count());
+    let size: usize = serde_json::to_string(&edited).map_or(usize::MAX, |text| {
+        text.chars().filter(|c| !c.is_whitespace()).count()
+    });
     if size > MAX_TRUST_POLICY_CHARS {
         return Err(Refusal::TooLarge);
     }
@@ -235,7 +247,9 @@ pub fn apply(source: &Value, edit: &Edit) -> Option<Value> {
                 .as_object_mut()?;
             if !edit.remove.is_empty() {
                 for block in conditions.values_mut() {
-                    let Some(block) = block.as_object_mut() else { continue };
+                    let Some(block) = block.as_object_mut() else {
+                        continue;
+                    };
                     for (_, values) in block.iter_mut().filter(|(k, _)| k.eq_ignore_ascii_case(key)) {
                         remove_values(values, &edit.remove);
                     }

@@ -75,7 +75,10 @@ impl Job {
     /// What a stranger who copied the workflow presents.
     fn stranger_subject(&self) -> Option<String> {
         match (self.owner, self.owner_id) {
-            (Some(_), Some(_)) => Some(format!("repo:mallory@31337/{}@42:{}", self.repository, self.context)),
+            (Some(_), Some(_)) => Some(format!(
+                "repo:mallory@31337/{}@42:{}",
+                self.repository, self.context
+            )),
             (Some(_), None) => Some(format!("repo:mallory/{}:{}", self.repository, self.context)),
             (None, _) => None,
         }
@@ -157,7 +160,8 @@ fn statement() -> impl Strategy<Value = Value> {
 }
 
 fn policy() -> impl Strategy<Value = Value> {
-    prop::collection::vec(statement(), 1..3).prop_map(|statements| json!({"Version": "2012-10-17", "Statement": statements}))
+    prop::collection::vec(statement(), 1..3)
+        .prop_map(|statements| json!({"Version": "2012-10-17", "Statement": statements}))
 }
 
 fn decision(policy: &PolicyDocument, claims: &Claims) -> (Decision, bool) {

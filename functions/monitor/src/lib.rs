@@ -302,7 +302,9 @@ where
         (Some(s), Some(name)) => s.role(name).map(|r| r.name.clone()),
         _ => None,
     };
-    let role_dimension = canonical_role.clone().unwrap_or_else(|| UNKNOWN_DIMENSION.to_owned());
+    let role_dimension = canonical_role
+        .clone()
+        .unwrap_or_else(|| UNKNOWN_DIMENSION.to_owned());
     let account = diagnosis
         .account_id
         .clone()
@@ -340,7 +342,11 @@ where
                 .map_err(HandlerError::State)?;
             result.duplicate = !first;
             if first {
-                publish_metrics(deps, &metric_record(&diagnosis, &result, &role_dimension, &account, now)).await;
+                publish_metrics(
+                    deps,
+                    &metric_record(&diagnosis, &result, &role_dimension, &account, now),
+                )
+                .await;
             }
         }
         Some(kind) => {
@@ -371,7 +377,11 @@ where
             result.attempts = incident.attempts;
             result.duplicate = matches!(sighting, Sighting::Duplicate(_));
             if !result.duplicate {
-                publish_metrics(deps, &metric_record(&diagnosis, &result, &role_dimension, &account, now)).await;
+                publish_metrics(
+                    deps,
+                    &metric_record(&diagnosis, &result, &role_dimension, &account, now),
+                )
+                .await;
             }
             let opener = match &sighting {
                 Sighting::Opened(_) => true,
@@ -463,7 +473,10 @@ enum Delivered {
 
 /// The opener's work: count the failure, pass the rate limits, publish, settle. Each
 /// step is idempotent per incident, so a redelivery may run it again.
-async fn alert_incident<A, M, L, S>(deps: &Deps<A, M, L, S>, job: IncidentAlert<'_>) -> Result<Delivered, HandlerError>
+async fn alert_incident<A, M, L, S>(
+    deps: &Deps<A, M, L, S>,
+    job: IncidentAlert<'_>,
+) -> Result<Delivered, HandlerError>
 where
     M: MetricSink,
     L: AlertSink,
@@ -475,7 +488,8 @@ where
         if d.cause == Cause::None {
             return Ok(());
         }
-        let horizon = job.wall.max(job.now) + config.spike.window_seconds * (config.spike.baseline_windows + 2) + 3600;
+        let horizon =
+            job.wall.max(job.now) + config.spike.window_seconds * (config.spike.baseline_windows + 2) + 3600;
         deps.state
             .count_failure(&FailureCount {
                 minute: job.now.div_euclid(60),
@@ -539,7 +553,10 @@ where
     }
     if !probe_token || in_window > limit + 1 {
         // Settled: a redelivery does not alert either.
-        deps.state.finish_alert(job.key).await.map_err(HandlerError::State)?;
+        deps.state
+            .finish_alert(job.key)
+            .await
+            .map_err(HandlerError::State)?;
         publish_metrics(
             deps,
             &MetricRecord {
@@ -579,7 +596,10 @@ where
             Delivered::Refused
         }
     };
-    deps.state.finish_alert(job.key).await.map_err(HandlerError::State)?;
+    deps.state
+        .finish_alert(job.key)
+        .await
+        .map_err(HandlerError::State)?;
     Ok(delivered)
 }
 
@@ -672,7 +692,9 @@ where
     {
         return Ok(None);
     }
-    let Some(pending) = &state.pending else { return Ok(None) };
+    let Some(pending) = &state.pending else {
+        return Ok(None);
+    };
     let kind = if pending.recovery {
         AlertKind::Recovery
     } else {

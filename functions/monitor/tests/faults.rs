@@ -51,7 +51,10 @@ impl Injector {
     }
 
     /// Runs `call` under the fault plan. Yields first, so concurrent deliveries interleave.
-    async fn run<T>(&self, call: impl std::future::Future<Output = Result<T, PortError>>) -> Result<T, PortError> {
+    async fn run<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, PortError>>,
+    ) -> Result<T, PortError> {
         tokio::task::yield_now().await;
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         if Some(n) != self.at {
@@ -75,7 +78,9 @@ struct FaultyState {
 
 impl StateStore for FaultyState {
     async fn first_sighting(&self, event_id: &str, expires_at: i64) -> Result<bool, PortError> {
-        self.faults.run(self.inner.first_sighting(event_id, expires_at)).await
+        self.faults
+            .run(self.inner.first_sighting(event_id, expires_at))
+            .await
     }
     async fn sight_incident(
         &self,
@@ -94,8 +99,16 @@ impl StateStore for FaultyState {
             )
             .await
     }
-    async fn claim_alert(&self, key: &str, event_id: &str, wall: i64, lease: i64) -> Result<AlertClaim, PortError> {
-        self.faults.run(self.inner.claim_alert(key, event_id, wall, lease)).await
+    async fn claim_alert(
+        &self,
+        key: &str,
+        event_id: &str,
+        wall: i64,
+        lease: i64,
+    ) -> Result<AlertClaim, PortError> {
+        self.faults
+            .run(self.inner.claim_alert(key, event_id, wall, lease))
+            .await
     }
     async fn release_alert(&self, key: &str) -> Result<(), PortError> {
         self.faults.run(self.inner.release_alert(key)).await
@@ -112,14 +125,25 @@ impl StateStore for FaultyState {
     async fn spike_state(&self, scope: &str) -> Result<Option<SpikeState>, PortError> {
         self.faults.run(self.inner.spike_state(scope)).await
     }
-    async fn save_spike_state(&self, scope: &str, state: &SpikeState, expires: i64) -> Result<bool, PortError> {
-        self.faults.run(self.inner.save_spike_state(scope, state, expires)).await
+    async fn save_spike_state(
+        &self,
+        scope: &str,
+        state: &SpikeState,
+        expires: i64,
+    ) -> Result<bool, PortError> {
+        self.faults
+            .run(self.inner.save_spike_state(scope, state, expires))
+            .await
     }
     async fn take_token(&self, key: &str, holder: &str, now: i64, period: i64) -> Result<bool, PortError> {
-        self.faults.run(self.inner.take_token(key, holder, now, period)).await
+        self.faults
+            .run(self.inner.take_token(key, holder, now, period))
+            .await
     }
     async fn count_alert(&self, window: i64, holder: &str, expires: i64) -> Result<u64, PortError> {
-        self.faults.run(self.inner.count_alert(window, holder, expires)).await
+        self.faults
+            .run(self.inner.count_alert(window, holder, expires))
+            .await
     }
     async fn alert_count(&self, window: i64) -> Result<u64, PortError> {
         self.faults.run(self.inner.alert_count(window)).await
@@ -190,7 +214,13 @@ fn script() -> Vec<(i64, Value)> {
     }
     // A stranger got in.
     let t = T0 + 200;
-    events.push((t, at(with_subject(&success, "repo:mallory/tool:ref:refs/heads/main", 500), t)));
+    events.push((
+        t,
+        at(
+            with_subject(&success, "repo:mallory/tool:ref:refs/heads/main", 500),
+            t,
+        ),
+    ));
     // Quiet successes later: the spike recovers.
     for n in 0..3 {
         let t = T0 + 900 + n as i64 * 300;
@@ -210,7 +240,8 @@ async fn deliver(deps: &FaultyDeps, faults: &Injector, wall: &AtomicI64, event: 
         };
         match outcome {
             Some(Ok(_)) => return attempt,
-            Some(Err(HandlerError::State(_) | HandlerError::Alert(_) | HandlerError::AlertInFlight(_))) | None => {
+            Some(Err(HandlerError::State(_) | HandlerError::Alert(_) | HandlerError::AlertInFlight(_)))
+            | None => {
                 wall.fetch_add(61, Ordering::SeqCst);
             }
         }
@@ -252,9 +283,21 @@ async fn run_day(at_call: Option<u64>, fault: Fault) -> Day {
         .map(|i| i.attempts)
         .max()
         .unwrap_or(0);
-    let records = deps.metrics.0.records.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let records = deps
+        .metrics
+        .0
+        .records
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let count = |name| records.iter().filter(|r| r.counts.contains(&(name, 1.0))).count();
-    let alerts = deps.alerts.inner.alerts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let alerts = deps
+        .alerts
+        .inner
+        .alerts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     Day {
         alerts,
         calls: faults.calls.load(Ordering::SeqCst),
@@ -273,7 +316,11 @@ fn kinds(alerts: &[Alert], kind: AlertKind) -> Vec<&Alert> {
 /// after a lost answer from SNS shows once.
 fn seen(alerts: &[Alert]) -> Vec<Alert> {
     let mut ids = std::collections::HashSet::new();
-    alerts.iter().filter(|a| ids.insert(a.alert_id())).cloned().collect()
+    alerts
+        .iter()
+        .filter(|a| ids.insert(a.alert_id()))
+        .cloned()
+        .collect()
 }
 
 fn check(day: &Day, label: &str) {
@@ -284,9 +331,21 @@ fn check(day: &Day, label: &str) {
         day.alerts.len(),
         seen.len()
     );
-    assert_eq!(kinds(&seen, AlertKind::Incident).len(), 25, "{label}: one alert per incident");
-    assert_eq!(kinds(&seen, AlertKind::Spike).len(), 1, "{label}: one spike alert");
-    assert_eq!(kinds(&seen, AlertKind::Recovery).len(), 1, "{label}: one recovery");
+    assert_eq!(
+        kinds(&seen, AlertKind::Incident).len(),
+        25,
+        "{label}: one alert per incident"
+    );
+    assert_eq!(
+        kinds(&seen, AlertKind::Spike).len(),
+        1,
+        "{label}: one spike alert"
+    );
+    assert_eq!(
+        kinds(&seen, AlertKind::Recovery).len(),
+        1,
+        "{label}: one recovery"
+    );
     assert_eq!(
         kinds(&seen, AlertKind::ForeignSuccess).len(),
         1,
@@ -302,7 +361,11 @@ async fn a_clean_day_alerts_as_the_user_expects() {
     check(&day, "no fault");
     assert_eq!(day.alerts.len(), 28, "nothing repeated without a fault");
     assert_eq!((day.failure_metrics, day.success_metrics), (30, 4));
-    assert!(day.calls > 50, "the script exercises the ports: {} calls", day.calls);
+    assert!(
+        day.calls > 50,
+        "the script exercises the ports: {} calls",
+        day.calls
+    );
 }
 
 #[tokio::test]
@@ -312,7 +375,11 @@ async fn whichever_call_fails_the_redeliveries_alert_exactly_once() {
         let day = run_day(Some(n), Fault::Fail).await;
         check(&day, &format!("call {n} failed"));
         // A call that fails before it writes leaves nothing half done.
-        assert_eq!((day.failure_metrics, day.success_metrics), (30, 4), "call {n} failed");
+        assert_eq!(
+            (day.failure_metrics, day.success_metrics),
+            (30, 4),
+            "call {n} failed"
+        );
     }
 }
 
@@ -350,6 +417,12 @@ async fn two_concurrent_deliveries_of_one_event_alert_once() {
         wall.fetch_add(61, Ordering::SeqCst);
         deliver(&deps, &faults, &wall, &event).await;
     }
-    let alerts = deps.alerts.inner.alerts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let alerts = deps
+        .alerts
+        .inner
+        .alerts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
 }

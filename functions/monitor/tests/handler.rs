@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use diagnosis::alert::{AlertKind, Severity};
 use diagnosis::metrics::{Dimension, MetricName};
+use diagnosis::owner::Trust;
 use diagnosis::ports::memory::{MemoryAccounts, MemoryAlerts, MemoryMetrics, MemoryState};
 use lambda_runtime::{Context, LambdaEvent};
-use diagnosis::owner::Trust;
 use oidc_monitor::{handle, Deps, Memo, Outcome};
 use serde_json::{json, Value};
 
@@ -100,7 +100,11 @@ async fn every_sample_event_is_diagnosed_counted_and_alerted_once() {
         if cause == "None" {
             assert!(sent.is_empty(), "{relative}: {sent:?}");
         } else if event.evidence == "account-snapshot" {
-            assert_eq!(event.trust, Some(Trust::Ours), "{relative}: its trust policy names the owner");
+            assert_eq!(
+                event.trust,
+                Some(Trust::Ours),
+                "{relative}: its trust policy names the owner"
+            );
             assert_eq!(sent, [(AlertKind::Incident, Severity::High)], "{relative}");
         } else {
             // Nothing says who is ours: never an incident whose fix opens the role.

@@ -82,7 +82,6 @@ pub fn with_subject(event: &Value, sub: &str, n: usize) -> Value {
     event
 }
 
-
 /// The monitor's configuration; `owners` is ALLOWED_OWNERS, empty for the default.
 pub fn config(owners: &str) -> Config {
     Config::from_map(
