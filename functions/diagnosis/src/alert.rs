@@ -231,9 +231,14 @@ impl Alert {
         }
         let next_steps: Vec<String> = self
             .diagnosis
-            .as_ref()
-            .and_then(|d| d.fix.clone())
-            .into_iter()
+            .iter()
+            .flat_map(|d| {
+                let change = d
+                    .suggested_change
+                    .as_ref()
+                    .map(|c| format!("Verified trust-policy change: {}.", change_summary(c)));
+                d.fix.clone().into_iter().chain(change)
+            })
             .collect();
         let mut keywords = vec![self.severity.as_str().to_owned(), self.kind.as_str().to_owned()];
         if let Some(cause) = self.cause {
