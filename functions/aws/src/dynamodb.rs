@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use diagnosis::ports::{AlertClaim, FailureCount, Incident, PortError, Sighting, StateStore};
 use diagnosis::spike::{MinuteCount, SpikeState};
@@ -130,11 +131,12 @@ fn incident_from(item: &HashMap<String, AttributeValue>) -> Incident {
     }
 }
 
-fn is_condition_failure<E: ProvideErrorMetadata>(error: &SdkError<E>) -> bool {
+/// By the modeled error, not its code: the error's metadata is what a deserializer fills
+/// in, and an error built otherwise (a mock, a wrapper) has none.
+fn is_condition_failure<R>(error: &SdkError<UpdateItemError, R>) -> bool {
     error
         .as_service_error()
-        .and_then(ProvideErrorMetadata::code)
-        .is_some_and(|code| code == "ConditionalCheckFailedException")
+        .is_some_and(UpdateItemError::is_conditional_check_failed_exception)
 }
 
 /// The most event ids an incident remembers for deduplication (about 20 KB): later
@@ -164,7 +166,11 @@ impl DynamoStateStore {
         self.key(format!("incident#{}", key_part(key)), ONE)
     }
 
-    async fn get(&self, operation: &str, key: HashMap<String, AttributeValue>) -> Result<Option<HashMap<String, AttributeValue>>, PortError> {
+    async fn get(
+        &self,
+        operation: &str,
+        key: HashMap<String, AttributeValue>,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, PortError> {
         let output = self
             .client
             .get_item()
@@ -196,7 +202,10 @@ impl DynamoStateStore {
             ("attempts".to_owned(), n(opening.attempts)),
             ("alerted".to_owned(), AttributeValue::Bool(false)),
             ("claim_until".to_owned(), n(lease_until)),
-            ("event_ids".to_owned(), AttributeValue::Ss(vec![event_id.to_owned()])),
+            (
+                "event_ids".to_owned(),
+                AttributeValue::Ss(vec![event_id.to_owned()]),
+            ),
             ("expires_at".to_owned(), n(expires_at)),
         ]);
         put_if(
@@ -213,7 +222,12 @@ impl DynamoStateStore {
 
     /// One more attempt of the incident open at `now`, remembering `event_id` while the
     /// set has room; `None` when the condition failed.
-    async fn attempt(&self, key: &str, event_id: Option<&str>, now: i64) -> Result<Option<Incident>, PortError> {
+    async fn attempt(
+        &self,
+        key: &str,
+        event_id: Option<&str>,
+        now: i64,
+    ) -> Result<Option<Incident>, PortError> {
         let mut request = self
             .client
             .update_item()
@@ -273,7 +287,10 @@ impl StateStore for DynamoStateStore {
         let mut try_open = !expect_open;
         for _ in 0..MAX_RACES {
             if try_open {
-                if self.open(key, event_id, opening, now, lease_until, expires_at).await? {
+                if self
+                    .open(key, event_id, opening, now, lease_until, expires_at)
+                    .await?
+                {
                     return Ok(Sighting::Opened(opening.clone()));
                 }
             } else if let Some(incident) = self.attempt(key, Some(event_id), now).await? {
@@ -292,7 +309,10 @@ impl StateStore for DynamoStateStore {
                 try_open = true;
                 continue;
             }
-            let remembered = item.get("event_ids").and_then(|v| v.as_ss().ok()).map_or(0, Vec::len);
+            let remembered = item
+                .get("event_ids")
+                .and_then(|v| v.as_ss().ok())
+                .map_or(0, Vec::len);
             if remembered >= MAX_INCIDENT_EVENTS {
                 if let Some(incident) = self.attempt(key, None, now).await? {
                     return Ok(Sighting::Attempt(incident));
@@ -307,7 +327,13 @@ impl StateStore for DynamoStateStore {
         ))
     }
 
-    async fn claim_alert(&self, key: &str, event_id: &str, wall: i64, lease_until: i64) -> Result<AlertClaim, PortError> {
+    async fn claim_alert(
+        &self,
+        key: &str,
+        event_id: &str,
+        wall: i64,
+        lease_until: i64,
+    ) -> Result<AlertClaim, PortError> {
         let result = self
             .client
             .update_item()
@@ -326,7 +352,9 @@ impl StateStore for DynamoStateStore {
             Err(error) if is_condition_failure(&error) => {
                 let item = self.get("GetItem incident", self.incident_key(key)).await?;
                 Ok(match item {
-                    Some(item) if get_s(&item, "opened_by") == event_id && !get_bool(&item, "alerted") => AlertClaim::Busy,
+                    Some(item) if get_s(&item, "opened_by") == event_id && !get_bool(&item, "alerted") => {
+                        AlertClaim::Busy
+                    }
                     _ => AlertClaim::Done,
                 })
             }
@@ -418,6 +446,9 @@ impl StateStore for DynamoStateStore {
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                // The count this delivery just wrote must be seen, or a burst that ends on
+                // the threshold is never judged.
+                .consistent_read(true)
                 .expression_attribute_values(":pk", s(COUNTERS))
                 .expression_attribute_values(":from", s(minute_key(from + 1)))
                 // '~' sorts after every role name: the whole of minute `to`.
@@ -429,7 +460,9 @@ impl StateStore for DynamoStateStore {
             for item in output.items.unwrap_or_default() {
                 let sk = get_s(&item, "sk");
                 let (minute, role) = sk.split_once('#').unwrap_or((sk.as_str(), "-"));
-                let Ok(minute) = minute.parse::<i64>() else { continue };
+                let Ok(minute) = minute.parse::<i64>() else {
+                    continue;
+                };
                 let failures = get_n(&item, "failures").max(0) as u64;
                 let entry = minutes.entry(minute).or_insert_with(|| MinuteCount {
                     minute,
@@ -439,7 +472,8 @@ impl StateStore for DynamoStateStore {
                 *entry.labels.entry(format!("role:{role}")).or_insert(0) += failures;
                 for (name, value) in &item {
                     if let (Some(label), Ok(n)) = (name.strip_prefix("cause:"), value.as_n()) {
-                        *entry.labels.entry(format!("cause:{label}")).or_insert(0) += n.parse::<u64>().unwrap_or(0);
+                        *entry.labels.entry(format!("cause:{label}")).or_insert(0) +=
+                            n.parse::<u64>().unwrap_or(0);
                     }
                 }
             }
@@ -452,7 +486,12 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn spike_state(&self, scope: &str) -> Result<Option<SpikeState>, PortError> {
-        let item = self.get("GetItem spike", self.key(format!("spike#{}", key_part(scope)), ONE)).await?;
+        let item = self
+            .get(
+                "GetItem spike",
+                self.key(format!("spike#{}", key_part(scope)), ONE),
+            )
+            .await?;
         Ok(item.map(|item| SpikeState {
             version: get_n(&item, "version").max(0) as u64,
             spiking: get_bool(&item, "spiking"),
@@ -466,7 +505,12 @@ impl StateStore for DynamoStateStore {
         }))
     }
 
-    async fn save_spike_state(&self, scope: &str, state: &SpikeState, expires_at: i64) -> Result<bool, PortError> {
+    async fn save_spike_state(
+        &self,
+        scope: &str,
+        state: &SpikeState,
+        expires_at: i64,
+    ) -> Result<bool, PortError> {
         let mut item = self.key(format!("spike#{}", key_part(scope)), ONE);
         item.extend([
             ("version".to_owned(), n(state.version)),
@@ -481,16 +525,30 @@ impl StateStore for DynamoStateStore {
                 .map_err(|e| PortError::new("dynamodb", format!("pending spike alert: {e}"), false))?;
             item.insert("pending".to_owned(), s(text));
         }
-        let (condition, names, values): (&str, &[(&str, &str)], Vec<(&str, AttributeValue)>) = if state.version <= 1 {
-            ("attribute_not_exists(pk)", &[], vec![])
+        let (client, table) = (&self.client, &self.table);
+        if state.version <= 1 {
+            put_if(
+                client,
+                table,
+                "PutItem spike",
+                item,
+                "attribute_not_exists(pk)",
+                &[],
+                &[],
+            )
+            .await
         } else {
-            (
+            put_if(
+                client,
+                table,
+                "PutItem spike",
+                item,
                 "#version = :previous",
                 &[("#version", "version")],
-                vec![(":previous", n(state.version - 1))],
+                &[(":previous", n(state.version - 1))],
             )
-        };
-        put_if(&self.client, &self.table, "PutItem spike", item, condition, names, &values).await
+            .await
+        }
     }
 
     async fn take_token(&self, key: &str, holder: &str, now: i64, period: i64) -> Result<bool, PortError> {
@@ -517,12 +575,16 @@ impl StateStore for DynamoStateStore {
             .table_name(&self.table)
             .set_key(Some(self.key("token#alerts".to_owned(), &minute_key(window))))
             .update_expression("SET expires_at = :expires ADD holders :holder")
-            .condition_expression("attribute_not_exists(holders) OR contains(holders, :h) OR size(holders) < :cap")
+            .condition_expression(
+                "attribute_not_exists(holders) OR contains(holders, :h) OR size(holders) < :cap",
+            )
             .expression_attribute_values(":expires", n(expires_at))
             .expression_attribute_values(":holder", AttributeValue::Ss(vec![holder.to_owned()]))
             .expression_attribute_values(":h", s(holder))
             .expression_attribute_values(":cap", n(MAX_WINDOW_ALERTS))
-            .return_values(ReturnValue::UpdatedNew)
+            // Not UPDATED_NEW: moto leaves out attributes the update did not change (a
+            // holder added again), AWS does not; ALL_NEW carries the set in both.
+            .return_values(ReturnValue::AllNew)
             .send()
             .await;
         match result {
@@ -539,7 +601,10 @@ impl StateStore for DynamoStateStore {
 
     async fn alert_count(&self, window: i64) -> Result<u64, PortError> {
         let item = self
-            .get("GetItem alert window", self.key("token#alerts".to_owned(), &minute_key(window)))
+            .get(
+                "GetItem alert window",
+                self.key("token#alerts".to_owned(), &minute_key(window)),
+            )
             .await?;
         Ok(item
             .as_ref()

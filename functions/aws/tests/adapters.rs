@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use aws_sdk_cloudwatch::operation::put_metric_data::{PutMetricDataInput, PutMetricDataOutput};
 use aws_sdk_cloudwatch::types::StandardUnit;
+use aws_sdk_dynamodb::operation::get_item::{GetItemError, GetItemInput, GetItemOutput};
 use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemInput, PutItemOutput};
-use aws_sdk_dynamodb::operation::query::{QueryInput, QueryOutput};
+use aws_sdk_dynamodb::operation::query::{QueryError, QueryOutput};
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemInput, UpdateItemOutput};
 use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -27,16 +28,20 @@ use aws_sdk_iam::types::error::NoSuchEntityException;
 use aws_sdk_iam::types::{OpenIdConnectProviderListEntry, Role as IamRole};
 use aws_sdk_sts::operation::assume_role::AssumeRoleOutput;
 use aws_sdk_sts::operation::get_caller_identity::{GetCallerIdentityError, GetCallerIdentityOutput};
-use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use aws_smithy_mocks::{mock, mock_client, MockResponse, Rule, RuleBuilder, RuleMode};
 use aws_smithy_types::error::ErrorMetadata;
 use aws_smithy_types::DateTime;
 use diagnosis::alert::{Alert, AlertKind, Severity, SpikeSummary};
 use diagnosis::metrics::{Dimension, MetricName, MetricRecord};
-use diagnosis::ports::{AccountState, AlertSink, Incident, MetricSink, StateStore};
+use diagnosis::ports::{
+    AccountState, AlertClaim, AlertSink, FailureCount, Incident, MetricSink, PortError, Sighting, StateStore,
+};
 use diagnosis::record::InputItem;
-use diagnosis::spike::{MinuteCount, SpikeState};
+use diagnosis::spike::{MinuteCount, PendingSpikeAlert, SpikeState};
 use diagnosis::{Cause, Diagnosis};
-use oidc_watch_aws::dynamodb::DynamoStateStore;
+use oidc_watch_aws::dynamodb::{
+    key_part, DynamoStateStore, MAX_COUNTER_INCIDENTS, MAX_INCIDENT_EVENTS, MAX_WINDOW_ALERTS,
+};
 use oidc_watch_aws::iam::IamAccountState;
 use oidc_watch_aws::metrics::{CloudWatchSink, MAX_DATA_PER_CALL};
 use oidc_watch_aws::sns::SnsAlertSink;
@@ -710,6 +715,7 @@ fn incident_alert() -> Result<Alert, Box<dyn std::error::Error>> {
         attempts: 3,
         diagnosis: Some(d),
         spike: None,
+        notes: Vec::new(),
     })
 }
 
@@ -818,13 +824,15 @@ async fn sns_subject_of_a_long_non_ascii_title_stays_within_100_ascii_characters
         attempts: 40,
         diagnosis: None,
         spike: Some(SpikeSummary {
-            scope: format!("role:{}", "déploiement\n".repeat(20)),
+            scope: "all".into(),
             window_seconds: 300,
             failures: 40,
             baseline: 1.5,
-            top_roles: vec![],
+            // The title names the role carrying most of the burst.
+            top_roles: vec![("déploiement\n".repeat(20), 40)],
             top_causes: vec![],
         }),
+        notes: Vec::new(),
     };
     sink.publish(&alert).await?;
     let request = seen.only();
@@ -871,8 +879,18 @@ async fn sns_throttling_is_a_retryable_error() -> TestResult {
 // ---------------------------------------------------------------------------------------
 // DynamoDB
 // ---------------------------------------------------------------------------------------
+//
+// Every rule records the requests it answers (`recording`), and each test compares them,
+// whole, with the `Request` it expects: table, key (or a put's whole item), update and
+// condition expressions, names, values, ReturnValues, ConsistentRead.
 
 const TABLE: &str = "oidc-watch-state";
+/// An incident key as the handler makes them (a SHA-256): short enough to stay unhashed.
+const KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+const INCIDENT_PK: &str = "incident#0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+const NOW: i64 = 1_700_000_000;
+
+type Item = HashMap<String, AttributeValue>;
 
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_owned())
@@ -882,403 +900,995 @@ fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
+fn ss(values: &[&str]) -> AttributeValue {
+    AttributeValue::Ss(values.iter().map(|v| (*v).to_owned()).collect())
+}
+
+fn item(map: &[(&str, AttributeValue)]) -> Item {
+    map.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+}
+
+fn incident_pk() -> [(&'static str, AttributeValue); 2] {
+    [("pk", s(INCIDENT_PK)), ("sk", s("-"))]
+}
+
+/// A store whose client fails at once: no SDK retries, so an error is the adapter's answer.
 fn store(rules: &[&Rule]) -> DynamoStateStore {
     DynamoStateStore {
-        client: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, rules.iter().copied()),
+        client: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, rules.iter().copied(), |c| c
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())),
         table: TABLE.into(),
     }
 }
 
-fn put_ok() -> (Rule, Seen<PutItemInput>) {
+/// A rule answering the `i`-th request it sees with `answer(i, request)`, recording each.
+fn recording<I, O, E>(
+    builder: RuleBuilder<I, O, E>,
+    answer: impl Fn(usize, &I) -> MockResponse<O, E> + Send + Sync + 'static,
+) -> (Rule, Seen<I>)
+where
+    I: Clone + std::fmt::Debug + Send + Sync + 'static,
+    O: std::fmt::Debug + Send + Sync + 'static,
+    E: std::fmt::Debug + std::error::Error + Send + Sync + 'static,
+{
     let seen = Seen::new();
     let record = seen.clone();
-    let rule = mock!(aws_sdk_dynamodb::Client::put_item).then_compute_output(move |r| {
-        record.push(r);
-        PutItemOutput::builder().build()
+    let rule = builder.then_compute_response(move |request: &I| {
+        let index = record.all().len();
+        record.push(request);
+        answer(index, request)
     });
     (rule, seen)
 }
 
-fn put_condition_fails() -> Rule {
-    mock!(aws_sdk_dynamodb::Client::put_item).then_error(|| {
-        PutItemError::ConditionalCheckFailedException(
-            ConditionalCheckFailedException::builder()
-                .message("The conditional request failed")
+fn put_ok() -> (Rule, Seen<PutItemInput>) {
+    recording(mock!(aws_sdk_dynamodb::Client::put_item), |_, _| {
+        MockResponse::Output(PutItemOutput::builder().build())
+    })
+}
+
+fn put_fails() -> (Rule, Seen<PutItemInput>) {
+    recording(mock!(aws_sdk_dynamodb::Client::put_item), |_, _| {
+        MockResponse::Error(PutItemError::ConditionalCheckFailedException(condition_failed()))
+    })
+}
+
+/// UpdateItem answering with `attributes` (the item after the update, for ALL_NEW).
+fn update_ok(attributes: Option<Item>) -> (Rule, Seen<UpdateItemInput>) {
+    recording(mock!(aws_sdk_dynamodb::Client::update_item), move |_, _| {
+        MockResponse::Output(
+            UpdateItemOutput::builder()
+                .set_attributes(attributes.clone())
                 .build(),
         )
     })
 }
 
-fn names(map: &[(&str, &str)]) -> Option<HashMap<String, String>> {
-    Some(
-        map.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-    )
+fn update_fails() -> (Rule, Seen<UpdateItemInput>) {
+    recording(mock!(aws_sdk_dynamodb::Client::update_item), |_, _| {
+        MockResponse::Error(UpdateItemError::ConditionalCheckFailedException(
+            condition_failed(),
+        ))
+    })
 }
 
-fn values(map: &[(&str, AttributeValue)]) -> Option<HashMap<String, AttributeValue>> {
-    Some(map.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect())
+/// GetItem finding `found` (or nothing).
+fn get(found: Option<Item>) -> (Rule, Seen<GetItemInput>) {
+    recording(mock!(aws_sdk_dynamodb::Client::get_item), move |_, _| {
+        MockResponse::Output(GetItemOutput::builder().set_item(found.clone()).build())
+    })
+}
+
+fn condition_failed() -> ConditionalCheckFailedException {
+    ConditionalCheckFailedException::builder()
+        .message("The conditional request failed")
+        .build()
+}
+
+fn throttled(code: &str) -> ErrorMetadata {
+    ErrorMetadata::builder()
+        .code(code)
+        .message("Rate of requests exceeds the allowed throughput")
+        .build()
+}
+
+/// The parts of a DynamoDB request the adapter's correctness rests on.
+#[derive(Debug, Clone, PartialEq)]
+struct Request {
+    table: Option<String>,
+    /// The key of an update or a read; the whole item of a put.
+    item: Option<Item>,
+    update: Option<String>,
+    condition: Option<String>,
+    names: Option<HashMap<String, String>>,
+    values: Option<Item>,
+    return_values: Option<ReturnValue>,
+    consistent_read: Option<bool>,
+}
+
+/// The request a test expects: `item` (a put's item, an update's or a read's key), then
+/// whatever else it sends.
+fn request(item_or_key: &[(&str, AttributeValue)]) -> Request {
+    Request {
+        table: Some(TABLE.to_owned()),
+        item: Some(item(item_or_key)),
+        update: None,
+        condition: None,
+        names: None,
+        values: None,
+        return_values: None,
+        consistent_read: None,
+    }
+}
+
+impl Request {
+    fn update(mut self, expression: &str) -> Self {
+        self.update = Some(expression.to_owned());
+        self
+    }
+
+    fn condition(mut self, expression: &str) -> Self {
+        self.condition = Some(expression.to_owned());
+        self
+    }
+
+    fn names(mut self, names: &[(&str, &str)]) -> Self {
+        self.names = Some(
+            names
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        );
+        self
+    }
+
+    fn values(mut self, values: &[(&str, AttributeValue)]) -> Self {
+        self.values = Some(item(values));
+        self
+    }
+
+    fn returns(mut self, value: ReturnValue) -> Self {
+        self.return_values = Some(value);
+        self
+    }
+
+    fn with_item(mut self, whole: Item) -> Self {
+        self.item = Some(whole);
+        self
+    }
+
+    fn consistent(mut self) -> Self {
+        self.consistent_read = Some(true);
+        self
+    }
+}
+
+impl From<&PutItemInput> for Request {
+    fn from(r: &PutItemInput) -> Self {
+        Request {
+            table: r.table_name().map(str::to_owned),
+            item: r.item().cloned(),
+            update: None,
+            condition: r.condition_expression().map(str::to_owned),
+            names: r.expression_attribute_names().cloned(),
+            values: r.expression_attribute_values().cloned(),
+            return_values: r.return_values().cloned(),
+            consistent_read: None,
+        }
+    }
+}
+
+impl From<&UpdateItemInput> for Request {
+    fn from(r: &UpdateItemInput) -> Self {
+        Request {
+            table: r.table_name().map(str::to_owned),
+            item: r.key().cloned(),
+            update: r.update_expression().map(str::to_owned),
+            condition: r.condition_expression().map(str::to_owned),
+            names: r.expression_attribute_names().cloned(),
+            values: r.expression_attribute_values().cloned(),
+            return_values: r.return_values().cloned(),
+            consistent_read: None,
+        }
+    }
+}
+
+impl From<&GetItemInput> for Request {
+    fn from(r: &GetItemInput) -> Self {
+        Request {
+            table: r.table_name().map(str::to_owned),
+            item: r.key().cloned(),
+            update: None,
+            condition: None,
+            names: r.expression_attribute_names().cloned(),
+            values: None,
+            return_values: None,
+            consistent_read: r.consistent_read(),
+        }
+    }
+}
+
+/// What a rule saw, request by request, is `expected`.
+#[track_caller]
+fn assert_requests<T>(seen: &Seen<T>, expected: &[Request])
+where
+    T: Clone,
+    for<'a> Request: From<&'a T>,
+{
+    let sent: Vec<Request> = seen.all().iter().map(Request::from).collect();
+    assert_eq!(sent, expected);
+}
+
+/// A stored incident opened by `opened_by`, open until `until`, remembering `events`.
+fn stored_incident(opened_by: &str, until: i64, attempts: i64, alerted: bool, events: &[&str]) -> Item {
+    let mut stored = item(&incident_pk());
+    stored.extend(item(&[
+        ("id", s("0f1e2d3c4b5a6978-1700000000")),
+        ("opened_by", s(opened_by)),
+        ("opened_at", n(NOW)),
+        ("until", n(until)),
+        ("attempts", n(attempts)),
+        ("alerted", AttributeValue::Bool(alerted)),
+        ("claim_until", n(NOW + 30)),
+        ("event_ids", ss(events)),
+        ("expires_at", n(NOW + 90_000)),
+    ]));
+    stored
+}
+
+fn incident(opened_by: &str, until: i64, attempts: u64, alerted: bool) -> Incident {
+    Incident {
+        id: "0f1e2d3c4b5a6978-1700000000".into(),
+        opened_by: opened_by.into(),
+        opened_at: NOW,
+        until,
+        attempts,
+        alerted,
+    }
+}
+
+/// The open incident `evt-1` opens.
+fn opening() -> Incident {
+    incident("evt-1", NOW + 3600, 1, false)
+}
+
+/// `sight_incident(KEY, event, opening(), NOW, lease NOW+30, expires NOW+90000, expect_open)`.
+async fn sight(store: &DynamoStateStore, event: &str, expect_open: bool) -> Result<Sighting, PortError> {
+    store
+        .sight_incident(KEY, event, &opening(), NOW, NOW + 30, NOW + 90_000, expect_open)
+        .await
+}
+
+/// The conditional put that opens an incident for `event`.
+fn open_request(event: &str) -> Request {
+    // The opener holds the alert lease (claim_until) and is the first remembered event.
+    let stored = stored_incident("evt-1", NOW + 3600, 1, false, &[event]);
+    request(&[])
+        .condition("attribute_not_exists(pk) OR (#until < :now AND NOT contains(event_ids, :event))")
+        .names(&[("#until", "until")])
+        .values(&[(":now", n(NOW)), (":event", s(event))])
+        .with_item(stored)
+}
+
+/// The attempt update remembering `event` in the capped set.
+fn attempt_request(event: &str) -> Request {
+    request(&incident_pk())
+        .update("ADD attempts :one, event_ids :events")
+        .condition(
+            "attribute_exists(pk) AND #until >= :now AND NOT contains(event_ids, :event) AND size(event_ids) < :cap",
+        )
+        .names(&[("#until", "until")])
+        .values(&[
+            (":one", n(1)),
+            (":now", n(NOW)),
+            (":events", ss(&[event])),
+            (":event", s(event)),
+            (":cap", n(MAX_INCIDENT_EVENTS as i64)),
+        ])
+        .returns(ReturnValue::AllNew)
+}
+
+fn incident_read() -> Request {
+    request(&incident_pk()).consistent()
 }
 
 #[tokio::test]
 async fn dynamo_first_sighting_is_a_conditional_put() -> TestResult {
     let (rule, seen) = put_ok();
     assert!(store(&[&rule]).first_sighting("evt-1", 1_700_090_000).await?);
-    let put = seen.only();
-    assert_eq!(put.table_name(), Some(TABLE));
-    assert_eq!(put.condition_expression(), Some("attribute_not_exists(pk)"));
-    assert_eq!(
-        put.item().cloned(),
-        values(&[
+    assert_requests(
+        &seen,
+        &[request(&[
             ("pk", s("event#evt-1")),
             ("sk", s("-")),
-            ("expires_at", n(1_700_090_000))
+            ("expires_at", n(1_700_090_000)),
         ])
+        .condition("attribute_not_exists(pk)")],
     );
 
     // Redelivery of the same event: the condition fails, which is an answer, not an error.
-    let failing = put_condition_fails();
+    let (failing, _) = put_fails();
     assert!(!store(&[&failing]).first_sighting("evt-1", 1_700_090_000).await?);
     assert_eq!(failing.num_calls(), 1);
 
-    // Keys past 512 bytes are hashed (partition keys are capped at 2048 bytes).
+    // Keys past 512 bytes are replaced by their SHA-256 (partition keys are capped at 2048 bytes).
     let (rule, seen) = put_ok();
     store(&[&rule]).first_sighting(&"x".repeat(3000), 1).await?;
     let pk = seen.only().item().and_then(|i| i.get("pk").cloned());
     let pk = pk.as_ref().and_then(|v| v.as_s().ok()).expect("pk").clone();
     assert!(
-        pk.starts_with("event#h") && pk.len() == "event#h".len() + 16,
+        pk.starts_with("event#h") && pk.len() == "event#h".len() + 64,
         "{pk}"
     );
+    assert_eq!(key_part(&"x".repeat(3000)), pk["event#".len()..]);
+    assert_eq!(key_part("short"), "short");
     Ok(())
 }
 
 #[tokio::test]
-async fn dynamo_other_errors_are_retryable_port_errors() {
-    let rule = mock!(aws_sdk_dynamodb::Client::put_item).then_error(|| {
-        PutItemError::generic(
-            ErrorMetadata::builder()
-                .code("InternalServerError")
-                .message("try again")
-                .build(),
-        )
-    });
-    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&rule], |c| c
-        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()));
-    let store = DynamoStateStore {
-        client,
-        table: TABLE.into(),
-    };
-    let error = store.first_sighting("evt-1", 1).await.expect_err("a 5xx");
-    assert_eq!(error.service, "dynamodb");
-    assert!(error.retryable);
-    assert!(error.message.contains("InternalServerError"), "{error}");
-}
-
-#[tokio::test]
-async fn dynamo_open_incident_is_conditional_on_the_open_one_having_ended() -> TestResult {
-    let (rule, seen) = put_ok();
-    let incident = Incident {
-        id: "inc-0001".into(),
-        opened_by: "evt-1".into(),
-        opened_at: 1_700_000_000,
-        until: 1_700_003_600,
-        attempts: 1,
-        alerted: false,
-    };
-    assert!(
-        store(&[&rule])
-            .open_incident(
-                "111122223333|deploy|sub|SubjectMismatch",
-                &incident,
-                1_700_000_000,
-                1_700_090_000
-            )
-            .await?
-    );
-    let put = seen.only();
+async fn dynamo_sight_incident_opens_with_one_conditional_put() -> TestResult {
+    let (put, puts) = put_ok();
+    let (update, _) = update_fails();
+    let (read, _) = get(None);
+    let sighting = sight(&store(&[&put, &update, &read]), "evt-1", false).await?;
+    assert_eq!(sighting, Sighting::Opened(opening()));
+    assert_requests(&puts, &[open_request("evt-1")]);
     assert_eq!(
-        put.condition_expression(),
-        Some("attribute_not_exists(pk) OR #until < :now")
-    );
-    assert_eq!(
-        put.expression_attribute_names().cloned(),
-        names(&[("#until", "until")])
-    );
-    assert_eq!(
-        put.expression_attribute_values().cloned(),
-        values(&[(":now", n(1_700_000_000))])
-    );
-    assert_eq!(
-        put.item().cloned(),
-        values(&[
-            ("pk", s("incident#111122223333|deploy|sub|SubjectMismatch")),
-            ("sk", s("-")),
-            ("id", s("inc-0001")),
-            ("opened_by", s("evt-1")),
-            ("opened_at", n(1_700_000_000)),
-            ("until", n(1_700_003_600)),
-            ("attempts", n(1)),
-            ("alerted", AttributeValue::Bool(false)),
-            ("expires_at", n(1_700_090_000)),
-        ])
-    );
-
-    let failing = put_condition_fails();
-    assert!(!store(&[&failing]).open_incident("k", &incident, 1, 2).await?);
-    Ok(())
-}
-
-#[tokio::test]
-async fn dynamo_add_attempt_adds_and_returns_the_updated_incident() -> TestResult {
-    let seen: Seen<UpdateItemInput> = Seen::new();
-    let record = seen.clone();
-    let rule = mock!(aws_sdk_dynamodb::Client::update_item).then_compute_output(move |r| {
-        record.push(r);
-        UpdateItemOutput::builder()
-            .set_attributes(values(&[
-                ("pk", s("incident#k")),
-                ("sk", s("-")),
-                ("id", s("inc-0001")),
-                ("opened_by", s("evt-1")),
-                ("opened_at", n(1_700_000_000)),
-                ("until", n(1_700_003_600)),
-                ("attempts", n(4)),
-                ("alerted", AttributeValue::Bool(true)),
-                ("expires_at", n(1_700_090_000)),
-            ]))
-            .build()
-    });
-    let incident = store(&[&rule]).add_attempt("k").await?;
-    assert_eq!(
-        incident,
-        Some(Incident {
-            id: "inc-0001".into(),
-            opened_by: "evt-1".into(),
-            opened_at: 1_700_000_000,
-            until: 1_700_003_600,
-            attempts: 4,
-            alerted: true,
-        })
-    );
-    let update = seen.only();
-    assert_eq!(update.table_name(), Some(TABLE));
-    assert_eq!(
-        update.key().cloned(),
-        values(&[("pk", s("incident#k")), ("sk", s("-"))])
-    );
-    assert_eq!(update.update_expression(), Some("ADD attempts :one"));
-    assert_eq!(update.condition_expression(), Some("attribute_exists(pk)"));
-    assert_eq!(
-        update.expression_attribute_values().cloned(),
-        values(&[(":one", n(1))])
-    );
-    assert_eq!(update.return_values(), Some(&ReturnValue::AllNew));
-
-    // No incident under the key: the condition fails and there is nothing to return.
-    let missing = mock!(aws_sdk_dynamodb::Client::update_item).then_error(|| {
-        UpdateItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().build())
-    });
-    assert_eq!(store(&[&missing]).add_attempt("k").await?, None);
-    Ok(())
-}
-
-#[tokio::test]
-async fn dynamo_count_failure_adds_to_the_minute_and_its_labels() -> TestResult {
-    let seen: Seen<UpdateItemInput> = Seen::new();
-    let record = seen.clone();
-    let rule = mock!(aws_sdk_dynamodb::Client::update_item).then_compute_output(move |r| {
-        record.push(r);
-        UpdateItemOutput::builder().build()
-    });
-    store(&[&rule])
-        .count_failure(
-            "all",
-            28_333_333,
-            &["role:deploy".into(), "cause:SubjectMismatch".into()],
-            1_700_090_000,
-        )
-        .await?;
-    let update = seen.only();
-    assert_eq!(
-        update.key().cloned(),
-        values(&[("pk", s("counter#all")), ("sk", s("000028333333"))])
-    );
-    assert_eq!(
-        update.update_expression(),
-        Some("SET expires_at = :expires ADD #count :one, #l0 :one, #l1 :one")
-    );
-    assert_eq!(
-        update.expression_attribute_names().cloned(),
-        names(&[
-            ("#count", "failures"),
-            ("#l0", "label:role:deploy"),
-            ("#l1", "label:cause:SubjectMismatch"),
-        ])
-    );
-    assert_eq!(
-        update.expression_attribute_values().cloned(),
-        values(&[(":one", n(1)), (":expires", n(1_700_090_000))])
+        (update.num_calls(), read.num_calls()),
+        (0, 0),
+        "one write, nothing else"
     );
     Ok(())
 }
 
 #[tokio::test]
-async fn dynamo_failure_counts_queries_the_minutes_and_reads_labels() -> TestResult {
-    let seen: Seen<QueryInput> = Seen::new();
-    let record = seen.clone();
-    let rule = mock!(aws_sdk_dynamodb::Client::query).then_compute_output(move |r| {
-        record.push(r);
-        let item = |minute: &str, failures: i64, labels: &[(&str, i64)]| {
-            let mut item = values(&[
-                ("pk", s("counter#all")),
-                ("sk", s(minute)),
-                ("failures", n(failures)),
-                ("expires_at", n(1_700_090_000)),
-            ])
-            .unwrap_or_default();
-            for (label, count) in labels {
-                item.insert(format!("label:{label}"), n(*count));
-            }
-            item
-        };
-        QueryOutput::builder()
-            .items(item(
-                "000028333331",
-                2,
-                &[("role:deploy", 2), ("cause:SubjectMismatch", 1)],
+async fn dynamo_sight_incident_adds_an_attempt_to_the_open_incident() -> TestResult {
+    let after = stored_incident("evt-1", NOW + 3600, 2, false, &["evt-1", "evt-2"]);
+    let (update, updates) = update_ok(Some(after));
+    let (put, _) = put_ok();
+    let sighting = sight(&store(&[&put, &update]), "evt-2", true).await?;
+    assert_eq!(
+        sighting,
+        Sighting::Attempt(incident("evt-1", NOW + 3600, 2, false))
+    );
+    assert_requests(&updates, &[attempt_request("evt-2")]);
+    assert_eq!(put.num_calls(), 0, "expect_open tries the attempt first");
+    Ok(())
+}
+
+#[tokio::test]
+async fn dynamo_sight_incident_finds_a_redelivery_in_the_event_set() -> TestResult {
+    // The attempt's condition fails; the read shows the event remembered.
+    let (update, updates) = update_fails();
+    let (read, reads) = get(Some(stored_incident(
+        "evt-1",
+        NOW + 3600,
+        3,
+        true,
+        &["evt-1", "evt-2"],
+    )));
+    let (put, _) = put_ok();
+    let sighting = sight(&store(&[&update, &read, &put]), "evt-2", true).await?;
+    assert_eq!(
+        sighting,
+        Sighting::Duplicate(incident("evt-1", NOW + 3600, 3, true))
+    );
+    assert_requests(&updates, &[attempt_request("evt-2")]);
+    assert_requests(&reads, &[incident_read()]);
+    assert_eq!(put.num_calls(), 0);
+
+    // The opener's own redelivery, tried as an opening: the put fails, the read says duplicate.
+    let (put, puts) = put_fails();
+    let (read, _) = get(Some(stored_incident("evt-1", NOW + 3600, 1, false, &["evt-1"])));
+    let (update, _) = update_ok(None);
+    let sighting = sight(&store(&[&put, &read, &update]), "evt-1", false).await?;
+    assert_eq!(
+        sighting,
+        Sighting::Duplicate(incident("evt-1", NOW + 3600, 1, false))
+    );
+    assert_requests(&puts, &[open_request("evt-1")]);
+    assert_eq!(update.num_calls(), 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn dynamo_sight_incident_falls_back_between_opening_and_attempt() -> TestResult {
+    // Expected open, but nothing is stored (expired and deleted): it opens.
+    let (update, updates) = update_fails();
+    let (read, _) = get(None);
+    let (put, puts) = put_ok();
+    let sighting = sight(&store(&[&update, &read, &put]), "evt-1", true).await?;
+    assert_eq!(sighting, Sighting::Opened(opening()));
+    assert_requests(&updates, &[attempt_request("evt-1")]);
+    assert_requests(&puts, &[open_request("evt-1")]);
+
+    // Expected open, but the stored one ended (TTL deletes late): it opens over it.
+    let (update, _) = update_fails();
+    let (read, _) = get(Some(stored_incident("evt-0", NOW - 1, 9, true, &["evt-0"])));
+    let (put, puts) = put_ok();
+    let sighting = sight(&store(&[&update, &read, &put]), "evt-1", true).await?;
+    assert_eq!(sighting, Sighting::Opened(opening()));
+    assert_requests(&puts, &[open_request("evt-1")]);
+
+    // Tried as an opening, but another delivery opened it first: an attempt.
+    let (put, _) = put_fails();
+    let (read, _) = get(Some(stored_incident("evt-0", NOW + 3600, 1, false, &["evt-0"])));
+    let after = stored_incident("evt-0", NOW + 3600, 2, false, &["evt-0", "evt-1"]);
+    let (update, updates) = update_ok(Some(after));
+    let sighting = sight(&store(&[&put, &read, &update]), "evt-1", false).await?;
+    assert_eq!(
+        sighting,
+        Sighting::Attempt(incident("evt-0", NOW + 3600, 2, false))
+    );
+    assert_requests(&updates, &[attempt_request("evt-1")]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn dynamo_sight_incident_counts_without_remembering_once_the_event_set_is_full() -> TestResult {
+    let full: Vec<String> = (0..MAX_INCIDENT_EVENTS).map(|i| format!("evt-{i}")).collect();
+    let full: Vec<&str> = full.iter().map(String::as_str).collect();
+    let (read, _) = get(Some(stored_incident("evt-0", NOW + 3600, 300, true, &full)));
+    let after = stored_incident("evt-0", NOW + 3600, 301, true, &full);
+    // The remembering attempt fails on the cap; the counting one succeeds.
+    let (update, updates) = recording(mock!(aws_sdk_dynamodb::Client::update_item), move |i, _| {
+        if i == 0 {
+            MockResponse::Error(UpdateItemError::ConditionalCheckFailedException(
+                condition_failed(),
             ))
-            .items(item("000028333333", 5, &[("cause:AudienceMismatch", 5)]))
-            .build()
+        } else {
+            MockResponse::Output(
+                UpdateItemOutput::builder()
+                    .set_attributes(Some(after.clone()))
+                    .build(),
+            )
+        }
     });
-    let counts = store(&[&rule])
-        .failure_counts("all", 28_333_330, 28_333_335)
+    let sighting = sight(&store(&[&update, &read]), "evt-9999", true).await?;
+    assert_eq!(
+        sighting,
+        Sighting::Attempt(incident("evt-0", NOW + 3600, 301, true))
+    );
+    assert_requests(
+        &updates,
+        &[
+            attempt_request("evt-9999"),
+            request(&incident_pk())
+                .update("ADD attempts :one")
+                .condition("attribute_exists(pk) AND #until >= :now")
+                .names(&[("#until", "until")])
+                .values(&[(":one", n(1)), (":now", n(NOW))])
+                .returns(ReturnValue::AllNew),
+        ],
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn dynamo_sight_incident_gives_up_after_losing_every_race_with_a_retryable_error() {
+    // Every write loses, and every read shows an open incident without this event.
+    let (put, _) = put_fails();
+    let (update, _) = update_fails();
+    let (read, _) = get(Some(stored_incident("evt-0", NOW + 3600, 1, false, &["evt-0"])));
+    let error = sight(&store(&[&put, &update, &read]), "evt-1", false)
+        .await
+        .expect_err("no write ever wins");
+    assert!(error.retryable, "{error}");
+    assert_eq!(error.service, "dynamodb");
+    assert!(error.message.contains("races"), "{error}");
+    assert_eq!(
+        put.num_calls() + update.num_calls(),
+        read.num_calls(),
+        "each lost write is read once"
+    );
+    assert!(read.num_calls() <= 8, "bounded: {} reads", read.num_calls());
+}
+
+#[tokio::test]
+async fn dynamo_claim_alert_takes_an_ended_lease_of_its_own_incident() -> TestResult {
+    let (update, updates) = update_ok(None);
+    let claim = store(&[&update])
+        .claim_alert(KEY, "evt-1", NOW + 40, NOW + 70)
         .await?;
+    assert_eq!(claim, AlertClaim::Claimed);
+    assert_requests(
+        &updates,
+        &[request(&incident_pk())
+            .update("SET claim_until = :lease")
+            .condition(
+                "opened_by = :event AND alerted = :no AND (attribute_not_exists(claim_until) OR claim_until <= :wall)",
+            )
+            .values(&[
+                (":lease", n(NOW + 70)),
+                (":event", s("evt-1")),
+                (":no", AttributeValue::Bool(false)),
+                (":wall", n(NOW + 40)),
+            ])],
+    );
+
+    // The condition fails: the read tells a held lease (Busy) from a settled alert (Done).
+    let cases = [
+        (
+            Some(stored_incident("evt-1", NOW + 3600, 1, false, &["evt-1"])),
+            AlertClaim::Busy,
+        ),
+        (
+            Some(stored_incident("evt-1", NOW + 3600, 1, true, &["evt-1"])),
+            AlertClaim::Done,
+        ),
+        (
+            Some(stored_incident(
+                "evt-0",
+                NOW + 3600,
+                2,
+                false,
+                &["evt-0", "evt-1"],
+            )),
+            AlertClaim::Done,
+        ),
+        (None, AlertClaim::Done),
+    ];
+    for (stored, expected) in cases {
+        let (update, _) = update_fails();
+        let (read, reads) = get(stored.clone());
+        let claim = store(&[&update, &read])
+            .claim_alert(KEY, "evt-1", NOW + 10, NOW + 40)
+            .await?;
+        assert_eq!(claim, expected, "{stored:?}");
+        assert_requests(&reads, &[incident_read()]);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn dynamo_release_and_finish_alert_are_conditional_updates() -> TestResult {
+    let (update, updates) = update_ok(None);
+    store(&[&update]).release_alert(KEY).await?;
+    store(&[&update]).finish_alert(KEY).await?;
+    assert_requests(
+        &updates,
+        &[
+            request(&incident_pk())
+                .update("REMOVE claim_until")
+                .condition("attribute_exists(pk) AND alerted = :no")
+                .values(&[(":no", AttributeValue::Bool(false))]),
+            request(&incident_pk())
+                .update("SET alerted = :yes REMOVE claim_until")
+                .condition("attribute_exists(pk)")
+                .values(&[(":yes", AttributeValue::Bool(true))]),
+        ],
+    );
+
+    // Already alerted, or expired meanwhile: nothing to do, and no item without a TTL.
+    let (update, _) = update_fails();
+    store(&[&update]).release_alert(KEY).await?;
+    store(&[&update]).finish_alert(KEY).await?;
+    assert_eq!(update.num_calls(), 2);
+    Ok(())
+}
+
+/// The counter update that remembers the incident in the capped set.
+fn count_request(incident_id: &str) -> Request {
+    request(&[("pk", s("counter#all")), ("sk", s("000028333333#gha-deploy"))])
+        .update("SET expires_at = :expires ADD failures :one, #cause :one, incidents :incidents")
+        .condition("attribute_not_exists(incidents) OR (NOT contains(incidents, :incident) AND size(incidents) < :cap)")
+        .names(&[("#cause", "cause:SubjectMismatch")])
+        .values(&[
+            (":one", n(1)),
+            (":expires", n(1_700_090_000)),
+            (":incident", s(incident_id)),
+            (":incidents", ss(&[incident_id])),
+            (":cap", n(MAX_COUNTER_INCIDENTS as i64)),
+        ])
+}
+
+/// The counter update that counts without remembering (the set is full).
+fn count_unremembered_request(incident_id: &str) -> Request {
+    request(&[("pk", s("counter#all")), ("sk", s("000028333333#gha-deploy"))])
+        .update("SET expires_at = :expires ADD failures :one, #cause :one")
+        .condition("NOT contains(incidents, :incident)")
+        .names(&[("#cause", "cause:SubjectMismatch")])
+        .values(&[
+            (":one", n(1)),
+            (":expires", n(1_700_090_000)),
+            (":incident", s(incident_id)),
+        ])
+}
+
+#[tokio::test]
+async fn dynamo_count_failure_counts_each_incident_once_per_minute_and_role() -> TestResult {
+    let count = FailureCount {
+        minute: 28_333_333,
+        role: "gha-deploy",
+        cause: "SubjectMismatch",
+        incident_id: "inc-1",
+        expires_at: 1_700_090_000,
+    };
+    let (update, updates) = update_ok(None);
+    store(&[&update]).count_failure(&count).await?;
+    assert_requests(&updates, &[count_request("inc-1")]);
+
+    // Counted already (or the set is full): the second update counts only an incident the
+    // set does not hold; a failed second condition is an answer too.
+    let (update, updates) = update_fails();
+    store(&[&update]).count_failure(&count).await?;
+    assert_requests(
+        &updates,
+        &[count_request("inc-1"), count_unremembered_request("inc-1")],
+    );
+
+    let (update, updates) = recording(mock!(aws_sdk_dynamodb::Client::update_item), |i, _| {
+        if i == 0 {
+            MockResponse::Error(UpdateItemError::ConditionalCheckFailedException(
+                condition_failed(),
+            ))
+        } else {
+            MockResponse::Output(UpdateItemOutput::builder().build())
+        }
+    });
+    store(&[&update]).count_failure(&count).await?;
+    assert_eq!(updates.all().len(), 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn dynamo_failure_counts_reads_every_page_and_sums_roles_per_minute() -> TestResult {
+    let counter = |sk: &str, failures: i64, causes: &[(&str, i64)]| {
+        let mut counter = item(&[
+            ("pk", s("counter#all")),
+            ("sk", s(sk)),
+            ("failures", n(failures)),
+            ("incidents", ss(&["inc-a"])),
+            ("expires_at", n(1_700_090_000)),
+        ]);
+        for (cause, count) in causes {
+            counter.insert(format!("cause:{cause}"), n(*count));
+        }
+        counter
+    };
+    let last_key = item(&[("pk", s("counter#all")), ("sk", s("000028333331#deploy"))]);
+    let page_two_start = last_key.clone();
+    let (query, queries) = recording(mock!(aws_sdk_dynamodb::Client::query), move |i, _| {
+        let page = if i == 0 {
+            QueryOutput::builder()
+                .items(counter("000028333331#deploy", 2, &[("SubjectMismatch", 2)]))
+                .set_last_evaluated_key(Some(page_two_start.clone()))
+        } else {
+            // The same minute continues on the next page, under another role.
+            QueryOutput::builder()
+                .items(counter("000028333331#web", 1, &[("AudienceMismatch", 1)]))
+                .items(counter("000028333333#deploy", 5, &[("SubjectMismatch", 5)]))
+        };
+        MockResponse::Output(page.build())
+    });
+    let counts = store(&[&query]).failure_counts(28_333_330, 28_333_335).await?;
     assert_eq!(
         counts,
         [
             MinuteCount {
                 minute: 28_333_331,
-                failures: 2,
+                failures: 3,
                 labels: BTreeMap::from([
-                    ("cause:SubjectMismatch".to_owned(), 1),
+                    ("cause:AudienceMismatch".to_owned(), 1),
+                    ("cause:SubjectMismatch".to_owned(), 2),
                     ("role:deploy".to_owned(), 2),
+                    ("role:web".to_owned(), 1),
                 ]),
             },
             MinuteCount {
                 minute: 28_333_333,
                 failures: 5,
-                labels: BTreeMap::from([("cause:AudienceMismatch".to_owned(), 5)]),
+                labels: BTreeMap::from([
+                    ("cause:SubjectMismatch".to_owned(), 5),
+                    ("role:deploy".to_owned(), 5),
+                ]),
             },
         ]
     );
-    let query = seen.only();
-    assert_eq!(query.table_name(), Some(TABLE));
-    assert_eq!(
-        query.key_condition_expression(),
-        Some("pk = :pk AND sk BETWEEN :from AND :to")
-    );
-    // (from, to]: the first minute is excluded.
-    assert_eq!(
-        query.expression_attribute_values().cloned(),
-        values(&[
-            (":pk", s("counter#all")),
-            (":from", s("000028333331")),
-            (":to", s("000028333335")),
-        ])
-    );
+    let sent = queries.all();
+    assert_eq!(sent.len(), 2, "two pages, two queries");
+    for (query, start) in sent.iter().zip([None, Some(last_key)]) {
+        assert_eq!(query.table_name(), Some(TABLE));
+        assert_eq!(
+            query.key_condition_expression(),
+            Some("pk = :pk AND sk BETWEEN :from AND :to")
+        );
+        // (from, to]: the first minute is excluded, every role of the last included.
+        assert_eq!(
+            query.expression_attribute_values().cloned(),
+            Some(item(&[
+                (":pk", s("counter#all")),
+                (":from", s("000028333331")),
+                (":to", s("000028333335~")),
+            ]))
+        );
+        assert_eq!(query.consistent_read(), Some(true), "sees the count just written");
+        assert_eq!(query.exclusive_start_key().cloned(), start);
+    }
     Ok(())
 }
 
-#[tokio::test]
-async fn dynamo_save_spike_state_is_versioned() -> TestResult {
-    let state = |version| SpikeState {
+fn spike(version: u64, pending: Option<PendingSpikeAlert>) -> SpikeState {
+    SpikeState {
         version,
         spiking: true,
-        since: 1_700_000_000,
-        last_alert: 1_700_000_060,
+        since: NOW,
+        last_alert: NOW + 60,
         peak: 42,
-    };
+        pending,
+    }
+}
 
-    // Version 1: there must be no state yet.
-    let (rule, seen) = put_ok();
-    assert!(store(&[&rule]).save_spike_state("all", &state(1)).await?);
-    let put = seen.only();
-    assert_eq!(put.condition_expression(), Some("attribute_not_exists(pk)"));
-    assert_eq!(put.expression_attribute_names(), None);
-    assert_eq!(put.expression_attribute_values(), None);
-    assert_eq!(
-        put.item().cloned(),
-        values(&[
-            ("pk", s("spike#all")),
-            ("sk", s("-")),
-            ("version", n(1)),
-            ("spiking", AttributeValue::Bool(true)),
-            ("since", n(1_700_000_000)),
-            ("last_alert", n(1_700_000_060)),
-            ("peak", n(42)),
-        ])
+fn pending_spike() -> PendingSpikeAlert {
+    PendingSpikeAlert {
+        recovery: false,
+        thread_since: NOW,
+        summary: SpikeSummary {
+            scope: "all".into(),
+            window_seconds: 300,
+            failures: 30,
+            baseline: 0.5,
+            top_roles: vec![("gha-deploy".into(), 28), ("web".into(), 2)],
+            top_causes: vec![("SubjectMismatch".into(), 30)],
+        },
+        lease_until: NOW + 30,
+    }
+}
+
+fn spike_item(state: &SpikeState) -> Result<Item, serde_json::Error> {
+    let mut stored = item(&[
+        ("pk", s("spike#all")),
+        ("sk", s("-")),
+        ("version", n(state.version as i64)),
+        ("spiking", AttributeValue::Bool(state.spiking)),
+        ("since", n(state.since)),
+        ("last_alert", n(state.last_alert)),
+        ("peak", n(state.peak as i64)),
+        ("expires_at", n(NOW + 604_800)),
+    ]);
+    if let Some(pending) = &state.pending {
+        stored.insert("pending".into(), s(&serde_json::to_string(pending)?));
+    }
+    Ok(stored)
+}
+
+#[tokio::test]
+async fn dynamo_save_spike_state_is_versioned_and_expires() -> TestResult {
+    // Version 1: there must be no state yet. The pending alert travels as JSON.
+    let first = spike(1, Some(pending_spike()));
+    let (put, puts) = put_ok();
+    assert!(
+        store(&[&put])
+            .save_spike_state("all", &first, NOW + 604_800)
+            .await?
+    );
+    assert_requests(
+        &puts,
+        &[request(&[])
+            .with_item(spike_item(&first)?)
+            .condition("attribute_not_exists(pk)")],
     );
 
-    // Later versions: only over the version that was read.
-    let (rule, seen) = put_ok();
-    assert!(store(&[&rule]).save_spike_state("all", &state(7)).await?);
-    let put = seen.only();
-    assert_eq!(put.condition_expression(), Some("#version = :previous"));
-    assert_eq!(
-        put.expression_attribute_names().cloned(),
-        names(&[("#version", "version")])
+    // Later versions: only over the version that was read. No pending alert, no attribute.
+    let later = spike(7, None);
+    let (put, puts) = put_ok();
+    assert!(
+        store(&[&put])
+            .save_spike_state("all", &later, NOW + 604_800)
+            .await?
     );
-    assert_eq!(
-        put.expression_attribute_values().cloned(),
-        values(&[(":previous", n(6))])
+    assert_requests(
+        &puts,
+        &[request(&[])
+            .with_item(spike_item(&later)?)
+            .condition("#version = :previous")
+            .names(&[("#version", "version")])
+            .values(&[(":previous", n(6))])],
     );
+    assert!(!spike_item(&later)?.contains_key("pending"));
 
     // Someone else saved first.
-    let failing = put_condition_fails();
-    assert!(!store(&[&failing]).save_spike_state("all", &state(7)).await?);
+    let (failing, _) = put_fails();
+    assert!(
+        !store(&[&failing])
+            .save_spike_state("all", &later, NOW + 604_800)
+            .await?
+    );
     Ok(())
 }
 
 #[tokio::test]
-async fn dynamo_take_token_is_conditional_on_the_period_having_passed() -> TestResult {
-    let (rule, seen) = put_ok();
-    assert!(
-        store(&[&rule])
-            .take_token("probe|acme", 1_700_000_000, 600)
-            .await?
-    );
-    let put = seen.only();
-    assert_eq!(
-        put.condition_expression(),
-        Some("attribute_not_exists(pk) OR #until <= :now")
-    );
-    assert_eq!(
-        put.expression_attribute_names().cloned(),
-        names(&[("#until", "until")])
-    );
-    assert_eq!(
-        put.expression_attribute_values().cloned(),
-        values(&[(":now", n(1_700_000_000))])
-    );
-    assert_eq!(
-        put.item().cloned(),
-        values(&[
-            ("pk", s("token#probe|acme")),
-            ("sk", s("-")),
-            ("until", n(1_700_000_600)),
-            ("expires_at", n(1_700_000_600 + 86_400)),
-        ])
+async fn dynamo_spike_state_reads_the_pending_alert_back() -> TestResult {
+    let saved = spike(3, Some(pending_spike()));
+    let (read, reads) = get(Some(spike_item(&saved)?));
+    assert_eq!(store(&[&read]).spike_state("all").await?, Some(saved));
+    assert_requests(
+        &reads,
+        &[request(&[("pk", s("spike#all")), ("sk", s("-"))]).consistent()],
     );
 
-    let failing = put_condition_fails();
+    let (read, _) = get(None);
+    assert_eq!(store(&[&read]).spike_state("all").await?, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn dynamo_take_token_is_conditional_on_the_period_having_passed_or_the_same_holder() -> TestResult {
+    let (put, puts) = put_ok();
+    assert!(
+        store(&[&put])
+            .take_token("probe#github:stranger", "inc-1", NOW, 600)
+            .await?
+    );
+    assert_requests(
+        &puts,
+        &[request(&[
+            ("pk", s("token#probe#github:stranger")),
+            ("sk", s("-")),
+            ("until", n(NOW + 600)),
+            ("holder", s("inc-1")),
+            ("expires_at", n(NOW + 600 + 86_400)),
+        ])
+        .condition("attribute_not_exists(pk) OR #until <= :now OR holder = :holder")
+        .names(&[("#until", "until")])
+        .values(&[(":now", n(NOW)), (":holder", s("inc-1"))])],
+    );
+
+    let (failing, _) = put_fails();
     assert!(
         !store(&[&failing])
-            .take_token("probe|acme", 1_700_000_001, 600)
+            .take_token("probe#github:stranger", "inc-2", NOW + 1, 600)
             .await?
     );
     Ok(())
+}
+
+#[tokio::test]
+async fn dynamo_count_alert_adds_the_holder_to_the_capped_window_set() -> TestResult {
+    let window = item(&[
+        ("pk", s("token#alerts")),
+        ("sk", s("001699999200")),
+        ("holders", ss(&["inc-0", "inc-1", "inc-2"])),
+        ("expires_at", n(1_700_089_600)),
+    ]);
+    let (update, updates) = update_ok(Some(window.clone()));
+    assert_eq!(
+        store(&[&update])
+            .count_alert(1_699_999_200, "inc-2", 1_700_089_600)
+            .await?,
+        3
+    );
+    assert_requests(
+        &updates,
+        &[request(&[("pk", s("token#alerts")), ("sk", s("001699999200"))])
+            .update("SET expires_at = :expires ADD holders :holder")
+            .condition("attribute_not_exists(holders) OR contains(holders, :h) OR size(holders) < :cap")
+            .values(&[
+                (":expires", n(1_700_089_600)),
+                (":holder", ss(&["inc-2"])),
+                (":h", s("inc-2")),
+                (":cap", n(MAX_WINDOW_ALERTS as i64)),
+            ])
+            // ALL_NEW: moto's UPDATED_NEW leaves out a set a repeated holder did not change.
+            .returns(ReturnValue::AllNew)],
+    );
+
+    // The window is full: past any limit, so the alert is held back.
+    let (update, _) = update_fails();
+    assert_eq!(
+        store(&[&update])
+            .count_alert(1_699_999_200, "inc-9", 1_700_089_600)
+            .await?,
+        MAX_WINDOW_ALERTS as u64 + 1
+    );
+
+    let (read, reads) = get(Some(window));
+    assert_eq!(store(&[&read]).alert_count(1_699_999_200).await?, 3);
+    assert_requests(
+        &reads,
+        &[request(&[("pk", s("token#alerts")), ("sk", s("001699999200"))]).consistent()],
+    );
+    let (read, _) = get(None);
+    assert_eq!(store(&[&read]).alert_count(1_699_999_200).await?, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn dynamo_service_errors_are_retryable_port_errors_naming_the_operation() {
+    let put = mock!(aws_sdk_dynamodb::Client::put_item)
+        .then_error(|| PutItemError::generic(throttled("InternalServerError")));
+    let update = mock!(aws_sdk_dynamodb::Client::update_item)
+        .then_error(|| UpdateItemError::generic(throttled("ThrottlingException")));
+    let query = mock!(aws_sdk_dynamodb::Client::query)
+        .then_error(|| QueryError::generic(throttled("ProvisionedThroughputExceededException")));
+    let read = mock!(aws_sdk_dynamodb::Client::get_item)
+        .then_error(|| GetItemError::generic(throttled("RequestLimitExceeded")));
+    let store = store(&[&put, &update, &query, &read]);
+    let count = FailureCount {
+        minute: 1,
+        role: "-",
+        cause: "SubjectMismatch",
+        incident_id: "inc-1",
+        expires_at: 2,
+    };
+    let results: Vec<(&str, &str, PortError)> = vec![
+        (
+            "PutItem event",
+            "InternalServerError",
+            store.first_sighting("evt-1", 1).await.unwrap_err(),
+        ),
+        (
+            "PutItem incident",
+            "InternalServerError",
+            sight(&store, "evt-1", false).await.unwrap_err(),
+        ),
+        (
+            "UpdateItem incident",
+            "ThrottlingException",
+            sight(&store, "evt-1", true).await.unwrap_err(),
+        ),
+        (
+            "UpdateItem claim",
+            "ThrottlingException",
+            store.claim_alert(KEY, "evt-1", 1, 2).await.unwrap_err(),
+        ),
+        (
+            "UpdateItem release",
+            "ThrottlingException",
+            store.release_alert(KEY).await.unwrap_err(),
+        ),
+        (
+            "UpdateItem alerted",
+            "ThrottlingException",
+            store.finish_alert(KEY).await.unwrap_err(),
+        ),
+        (
+            "UpdateItem counter",
+            "ThrottlingException",
+            store.count_failure(&count).await.unwrap_err(),
+        ),
+        (
+            "Query counters",
+            "ProvisionedThroughputExceededException",
+            store.failure_counts(0, 5).await.unwrap_err(),
+        ),
+        (
+            "GetItem spike",
+            "RequestLimitExceeded",
+            store.spike_state("all").await.unwrap_err(),
+        ),
+        (
+            "PutItem spike",
+            "InternalServerError",
+            store
+                .save_spike_state("all", &spike(2, None), 1)
+                .await
+                .unwrap_err(),
+        ),
+        (
+            "PutItem token",
+            "InternalServerError",
+            store.take_token("k", "h", 1, 2).await.unwrap_err(),
+        ),
+        (
+            "UpdateItem alert window",
+            "ThrottlingException",
+            store.count_alert(0, "h", 1).await.unwrap_err(),
+        ),
+        (
+            "GetItem alert window",
+            "RequestLimitExceeded",
+            store.alert_count(0).await.unwrap_err(),
+        ),
+    ];
+    for (operation, code, error) in results {
+        assert_eq!(error.service, "dynamodb", "{operation}");
+        assert!(error.retryable, "{operation}: {error}");
+        assert!(
+            error.message.starts_with(&format!("{operation}: {code}")),
+            "{operation}: {error}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------

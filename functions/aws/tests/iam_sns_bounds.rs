@@ -546,6 +546,7 @@ fn alert_of(d: Diagnosis) -> Alert {
         attempts: 3,
         diagnosis: Some(d),
         spike: None,
+        notes: Vec::new(),
     }
 }
 
