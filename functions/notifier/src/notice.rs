@@ -52,6 +52,10 @@ pub struct AlertNotice {
     pub title: String,
     pub diagnosis: Option<DiagnosisView>,
     pub spike: Option<SpikeSummary>,
+    /// Sentences about the alert path itself (rate limits), from `additionalContext.notes`
+    /// (a JSON list of strings) when the producer sends it. Never read back out of
+    /// `content.description`, which mixes them with prose quoting untrusted values.
+    pub notes: Vec<String>,
 }
 
 impl AlertNotice {
@@ -96,6 +100,40 @@ pub struct DiagnosisView {
     pub evidence: Option<String>,
     pub duration_seconds: Option<u64>,
     pub github_run_id: Option<String>,
+    /// The owner the token names, `provider:name` (ALLOWED_OWNERS syntax).
+    pub owner: Option<String>,
+    /// `ours`, `foreign` or `unknown`.
+    pub trust: Option<String>,
+    /// The verified trust-policy edit; `None` when there is none (then `fix` says why),
+    /// from an older producer, or when it is malformed.
+    #[serde(deserialize_with = "lenient")]
+    pub suggested_change: Option<SuggestedChangeView>,
+}
+
+/// `suggested_change` of the diagnosis contract: statement `statement` of `policy` (the
+/// whole trust policy after the edit) gets `add` under `operator`/`key`, without `remove`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SuggestedChangeView {
+    pub statement: usize,
+    /// `null` for `Action` and `Principal.Federated`.
+    pub operator: Option<String>,
+    /// A condition key, or `Action`, or `Principal.Federated`.
+    pub key: String,
+    pub add: Vec<String>,
+    pub remove: Vec<String>,
+    pub policy: Value,
+}
+
+/// A value that does not read as `T` is `None`, not an error: one malformed optional
+/// member must not cost the whole alert.
+fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let value = Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value(value).ok())
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -333,11 +371,26 @@ fn parse_alert(value: &Value) -> Result<AlertNotice, NoticeError> {
         .and_then(|s| serde_json::from_value(Value::String(s)).ok())
         .unwrap_or(Severity::High);
     let diagnosis = match get("diagnosis") {
-        Some(text) => Some(
-            serde_json::from_str::<DiagnosisView>(&text).map_err(|e| malformed(format!("diagnosis: {e}")))?,
-        ),
+        Some(text) => {
+            let mut d = serde_json::from_str::<DiagnosisView>(&text)
+                .map_err(|e| malformed(format!("diagnosis: {e}")))?;
+            // The same facts as top-level context members, for a diagnosis without them.
+            d.owner = d.owner.or_else(|| get("owner"));
+            d.trust = d.trust.or_else(|| get("trust"));
+            d.suggested_change = d
+                .suggested_change
+                .or_else(|| get("suggested_change").and_then(|text| serde_json::from_str(&text).ok()));
+            Some(d)
+        }
         None => None,
     };
+    let notes: Vec<String> = get("notes")
+        .and_then(|text| serde_json::from_str::<Vec<Value>>(&text).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|note| note.as_str().map(str::to_owned))
+        .filter(|note| !note.trim().is_empty())
+        .collect();
     let spike = match get("spike") {
         Some(text) => {
             Some(serde_json::from_str::<SpikeSummary>(&text).map_err(|e| malformed(format!("spike: {e}")))?)
@@ -362,6 +415,7 @@ fn parse_alert(value: &Value) -> Result<AlertNotice, NoticeError> {
         title: value["content"]["title"].as_str().unwrap_or_default().to_owned(),
         diagnosis,
         spike,
+        notes,
     })
 }
 
@@ -396,6 +450,48 @@ mod tests {
             ..AlarmNotice::default()
         };
         assert_eq!(huge.window(), Some((end - 86_400, end)));
+    }
+
+    #[test]
+    fn new_diagnosis_fields_are_read_tolerantly() {
+        let message = |diagnosis: &str, extra: &str| {
+            format!(
+                r#"{{"version":"1.0","source":"custom","metadata":{{"threadId":"t","additionalContext":{{"kind":"incident","diagnosis":{}{extra}}}}}}}"#,
+                serde_json::to_string(diagnosis).unwrap()
+            )
+        };
+        let diagnosis = |m: &str| match parse_message(m) {
+            Ok(Notice::Alert(a)) => a.diagnosis.clone().unwrap(),
+            other => panic!("{other:?}"),
+        };
+        let d = diagnosis(&message(
+            r#"{"owner":"github:acme","trust":"ours","suggested_change":{"statement":1,"operator":null,"key":"Action","add":["sts:TagSession"],"remove":[],"policy":{"Statement":[]}}}"#,
+            "",
+        ));
+        assert_eq!(
+            (d.owner.as_deref(), d.trust.as_deref()),
+            (Some("github:acme"), Some("ours"))
+        );
+        let change = d.suggested_change.unwrap();
+        assert_eq!(
+            (change.statement, change.key.as_str(), change.operator),
+            (1, "Action", None)
+        );
+        // Older producers, and a malformed suggestion: no change, the alert still reads.
+        let d = diagnosis(&message(r#"{"cause":"SubjectMismatch"}"#, ""));
+        assert_eq!((d.owner, d.trust, d.suggested_change), (None, None, None));
+        let d = diagnosis(&message(r#"{"suggested_change":{"statement":"x"}}"#, ""));
+        assert_eq!(d.suggested_change, None);
+        // The context's members stand in for a diagnosis without them.
+        let d = diagnosis(&message(
+            "{}",
+            r#","owner":"gitlab:g","trust":"foreign","suggested_change":"{\"statement\":0,\"key\":\"k\"}""#,
+        ));
+        assert_eq!(
+            (d.owner.as_deref(), d.trust.as_deref()),
+            (Some("gitlab:g"), Some("foreign"))
+        );
+        assert_eq!(d.suggested_change.map(|c| c.key), Some("k".to_owned()));
     }
 
     #[test]

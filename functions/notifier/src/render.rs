@@ -6,14 +6,14 @@
 //! Every text object is cut to its Slack limit by [`fit`] (see [`limits`]), and
 //! [`limit_violations`] checks a finished payload against those limits.
 
-use diagnosis::alert::{AlertKind, Severity, SpikeSummary};
+use diagnosis::alert::{dominant_role, AlertKind, Severity, SpikeSummary};
 use serde_json::{json, Value};
 
 use crate::escape::{code, code_block, fit, mrkdwn, mrkdwn_lines, value};
 use crate::links;
 use crate::notice::{AlarmNotice, AlertNotice, DiagnosisView, Notice};
 use crate::ports::Breakdown;
-use crate::snippet::trust_policy_snippet;
+use crate::snippet::{trust_policy_snippet, Snippet};
 
 /// Slack's documented Block Kit limits, and the bounds we choose below them.
 pub mod limits {
@@ -46,6 +46,8 @@ pub mod limits {
     /// producer bounds the values it quotes; this bounds a forged message.
     pub const MAX_PROSE_CHARS: usize = 1500;
     pub const MAX_FINDING_CHARS: usize = 500;
+    /// Notes of the alert path shown (each bounded like a finding).
+    pub const MAX_NOTES: usize = 3;
 }
 
 use limits::*;
@@ -426,7 +428,11 @@ fn render_incident(alert: &AlertNotice) -> Rendered {
     let mut blocks = Blocks::new();
     blocks.header(&headline(alert));
     blocks.section(&summary(alert));
+    blocks.context(&notes(alert));
     blocks.fields(&fields(alert, d));
+    if let Some(line) = d.and_then(owner_line) {
+        blocks.context(&[line]);
+    }
     if let Some(d) = d {
         if let Some(subject) = &d.subject {
             blocks.section(&field("Subject", code(subject)));
@@ -443,17 +449,7 @@ fn render_incident(alert: &AlertNotice) -> Rendered {
                 blocks.section(&field("Fix", prose(fix, MAX_PROSE_CHARS)));
             }
             if let Some(snippet) = trust_policy_snippet(d) {
-                let caution = if snippet.shortened {
-                    " (values were shortened: check them before use)"
-                } else {
-                    ""
-                };
-                let title = format!("*Trust-policy change*: {}{caution}\n", mrkdwn(&snippet.title));
-                let room = MAX_SECTION_TEXT.saturating_sub(title.chars().count());
-                blocks.section(&format!(
-                    "{title}{}",
-                    code_block(&mrkdwn_lines(&snippet.json), room)
-                ));
+                snippet_sections(&mut blocks, &snippet);
             }
         }
         let findings: Vec<String> = d
@@ -491,6 +487,67 @@ fn render_incident(alert: &AlertNotice) -> Rendered {
     }
 }
 
+/// What [`code_block`] adds around its content: "```\n" and "\n```".
+const CODE_FENCES: usize = 8;
+
+/// The suggested change: its summary, then the edited statement as one code block that
+/// fits its own section (so a cut never splits the fences).
+fn snippet_sections(blocks: &mut Blocks, snippet: &Snippet) {
+    blocks.section(&format!(
+        "*Trust-policy change* (verified: it admits this job and no other owner's)\n{}",
+        snippet.summary
+    ));
+    let body = mrkdwn_lines(&snippet.json);
+    let mut head = format!("Statement {} after the change", snippet.statement);
+    if snippet.shortened {
+        head.push_str(" (values were shortened: check them before use)");
+    }
+    head.push_str(":\n");
+    let mut room = MAX_SECTION_TEXT.saturating_sub(head.chars().count());
+    if body.chars().count() + CODE_FENCES > room {
+        head = format!(
+            "Statement {} after the change, cut to fit Slack: take the whole policy from the \
+             email or `oidc-watch diagnose`:\n",
+            snippet.statement
+        );
+        room = MAX_SECTION_TEXT.saturating_sub(head.chars().count());
+    }
+    blocks.section(&format!("{head}{}", code_block(&body, room)));
+}
+
+/// The alert path's own notes (rate limits), as a context block.
+fn notes(alert: &AlertNotice) -> Vec<String> {
+    alert
+        .notes
+        .iter()
+        .take(MAX_NOTES)
+        .map(|n| format!(":information_source: {}", prose(n, MAX_FINDING_CHARS)))
+        .collect()
+}
+
+/// ``Owner `github:acme` · ours``: whose job it was, and whether that owner is ours.
+fn owner_line(d: &DiagnosisView) -> Option<String> {
+    if d.owner.is_none() && d.trust.is_none() {
+        return None;
+    }
+    let owner = d
+        .owner
+        .as_deref()
+        .map_or("No owner in the token".to_owned(), |o| {
+            format!("Owner {}", code(o))
+        });
+    let trust = match d.trust.as_deref() {
+        None => return Some(owner),
+        Some("ours") => "ours".to_owned(),
+        Some("foreign") => "not one of ours".to_owned(),
+        Some("unknown") => {
+            "ours or not: unknown (no ALLOWED_OWNERS, no trust policy naming owners)".to_owned()
+        }
+        Some(other) => value(other),
+    };
+    Some(format!("{owner} · {trust}"))
+}
+
 fn incident_fallback(alert: &AlertNotice) -> String {
     let d = alert.diagnosis.as_ref();
     let role = role_of(d).map_or("an unknown role".to_owned(), value);
@@ -509,6 +566,10 @@ fn incident_fallback(alert: &AlertNotice) -> String {
     if let Some(d) = d.filter(|d| !d.explanation.is_empty()) {
         text.push(' ');
         text.push_str(&prose(&d.explanation, MAX_PROSE_CHARS));
+    }
+    for note in alert.notes.iter().take(MAX_NOTES) {
+        text.push(' ');
+        text.push_str(&prose(note, MAX_FINDING_CHARS));
     }
     fit(&text, MAX_FALLBACK_TEXT)
 }
@@ -542,16 +603,29 @@ fn render_spike(alert: &AlertNotice) -> Rendered {
         top_causes: Vec::new(),
     });
     let window = duration(spike.window_seconds);
+    // The monitor's spikes have the one scope `all`; an older monitor's may name a role.
+    let (in_scope, in_scope_text) = match spike.scope.as_str() {
+        "all" => (String::new(), String::new()),
+        scope => (
+            format!(" in scope {}", code(scope)),
+            format!(" in scope {}", value(scope)),
+        ),
+    };
+    let (on_role, on_role_text) =
+        dominant_role(&spike).map_or((String::new(), String::new()), |(role, n)| {
+            (
+                format!(", {n} of them on role {}", code(role)),
+                format!(", {n} of them on role {}", value(role)),
+            )
+        });
     let mut blocks = Blocks::new();
     let (header, summary) = if alert.kind == AlertKind::Recovery {
         (
             ":white_check_mark: Recovered · OIDC assume-role failures back to normal".to_owned(),
             format!(
-                "Failures in scope {} are back to normal: {} in the last {window}, against a \
+                "Failures{in_scope} are back to normal: {} in the last {window}, against a \
                  baseline of {:.1} per window.",
-                code(&spike.scope),
-                spike.failures,
-                spike.baseline
+                spike.failures, spike.baseline
             ),
         )
     } else {
@@ -562,16 +636,15 @@ fn render_spike(alert: &AlertNotice) -> Rendered {
                 upper(alert.severity)
             ),
             format!(
-                "*{}* failures in the last {window} in scope {}, against a baseline of {:.1} per \
-                 window.",
-                spike.failures,
-                code(&spike.scope),
-                spike.baseline
+                "*{}* failures in the last {window}{in_scope}{on_role}, against a baseline of \
+                 {:.1} per window.",
+                spike.failures, spike.baseline
             ),
         )
     };
     blocks.header(&header);
     blocks.section(&summary);
+    blocks.context(&notes(alert));
     blocks.fields(&[
         field("Scope", code(&spike.scope)),
         field("Account", code(&alert.account)),
@@ -586,9 +659,8 @@ fn render_spike(alert: &AlertNotice) -> Rendered {
     blocks.context(&[footer(alert.kind.as_str(), &alert.thread_id, None)]);
     let text = if alert.kind == AlertKind::Recovery {
         format!(
-            "[{}] Recovered: OIDC assume-role failures in scope {} back to normal ({} in the last {window}).",
+            "[{}] Recovered: OIDC assume-role failures{in_scope_text} back to normal ({} in the last {window}).",
             upper(alert.severity),
-            value(&spike.scope),
             spike.failures
         )
     } else {
@@ -599,10 +671,9 @@ fn render_spike(alert: &AlertNotice) -> Rendered {
             .map(|(c, n)| format!("{} {n}", value(c)))
             .collect();
         format!(
-            "[{}] Spike: {} OIDC assume-role failures in the last {window} in scope {} (baseline {:.1}). Top causes: {}.",
+            "[{}] Spike: {} OIDC assume-role failures in the last {window}{in_scope_text}{on_role_text} (baseline {:.1}). Top causes: {}.",
             upper(alert.severity),
             spike.failures,
-            value(&spike.scope),
             spike.baseline,
             if causes.is_empty() {
                 "-".to_owned()
@@ -922,6 +993,34 @@ mod tests {
         assert_eq!(number(1.25), "1.25");
         assert_eq!(number(0.5), "0.5");
         assert_eq!(number(2.0 / 3.0), "0.67");
+    }
+
+    #[test]
+    fn snippets_fit_their_section_and_say_when_they_are_not_literal() {
+        let snippet = |json: String, shortened: bool| Snippet {
+            statement: 2,
+            summary: "Add `x` to `Action` in statement 2.".to_owned(),
+            json,
+            shortened,
+        };
+        let mut blocks = Blocks::new();
+        snippet_sections(
+            &mut blocks,
+            &snippet("{\n  \"Effect\": \"Allow\"\n}".to_owned(), true),
+        );
+        let text = blocks.0[1]["text"]["text"].as_str().unwrap().to_owned();
+        assert_eq!(
+            text,
+            "Statement 2 after the change (values were shortened: check them before use):\n```\n{\n  \"Effect\": \"Allow\"\n}\n```"
+        );
+        let mut blocks = Blocks::new();
+        let long = format!("{{\n{}\n}}", "  \"a<b\": 1,\n".repeat(400));
+        snippet_sections(&mut blocks, &snippet(long, false));
+        let text = blocks.0[1]["text"]["text"].as_str().unwrap().to_owned();
+        assert!(text.starts_with("Statement 2 after the change, cut to fit Slack"));
+        assert!(text.chars().count() <= MAX_SECTION_TEXT && text.ends_with("…\n```"));
+        assert!(text.contains("a&lt;b") && !text.contains("a<b"));
+        assert_eq!(text.matches("```").count(), 2);
     }
 
     #[test]

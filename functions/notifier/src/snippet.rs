@@ -1,284 +1,214 @@
-//! The fix as a trust-policy fragment people can paste: the failing condition as it
-//! should read, or the `Principal` / `Action` the statement needs.
+//! The trust-policy change as people can paste it, rendered from the diagnosis'
+//! `suggested_change`: the edited statement of `policy` (the whole trust policy after the
+//! change, verified by the producer to admit this job and no other owner's), and a
+//! one-line summary of what it adds and removes under which operator and key.
 //!
-//! Built from the diagnosis' structured fields (the failed condition's operator, key and
-//! expected values, the token's actual value), never by scraping prose, except for the
-//! replacement a `Case` or `ImmutableFormat` fix names, which the diagnosis computes and
-//! only states in its `fix`. Values are bounded like every other untrusted value; a
-//! fragment whose values had to be cut says so.
+//! Nothing here reads `fix`: that is prose for people, and the values it quotes are the
+//! producer's rendering of them, not the values. No `suggested_change`, no snippet; the
+//! message then shows the fix, which says why no policy change is safe.
+//!
+//! Every string of the statement (keys and values) is bounded like every other untrusted
+//! value; a snippet whose strings had to be cut or escaped says so.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
-use crate::escape::bound;
-use crate::notice::{DiagnosisView, FailedConditionView};
+use crate::escape::{bound, code};
+use crate::notice::{DiagnosisView, SuggestedChangeView};
+use crate::render::limits::MAX_EXPECTED_VALUES;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snippet {
-    /// Our own words: where the fragment goes.
-    pub title: String,
-    /// Pretty JSON, not yet escaped for Slack.
+    /// Index of the statement the change edits.
+    pub statement: usize,
+    /// What the change does, in one line of `mrkdwn`, values escaped already.
+    pub summary: String,
+    /// The edited statement as it reads after the change: pretty JSON, strings bounded,
+    /// not yet escaped for Slack.
     pub json: String,
-    /// A value was cut to the length limit: the fragment is not literally right.
+    /// A string was cut to the length limit or had characters escaped: the JSON is not
+    /// literally the policy.
     pub shortened: bool,
 }
 
-/// The fragment for `d`, when its cause has one.
+/// The snippet for `d`'s suggested change, when it has one whose statement is in its
+/// policy.
 pub fn trust_policy_snippet(d: &DiagnosisView) -> Option<Snippet> {
-    match d.cause.as_deref()? {
-        "SubjectMismatch" | "AudienceMismatch" => condition_snippet(d),
-        "PrincipalMismatch" => {
-            let arn = d.provider_arn.as_deref()?;
-            let (arn, shortened) = bounded(arn);
-            Some(fragment(
-                "The statement's principal".to_owned(),
-                json!({"Principal": {"Federated": arn}}),
-                shortened,
-            ))
-        }
-        "ActionNotAllowed" => Some(fragment(
-            "The statement's action".to_owned(),
-            json!({"Action": "sts:AssumeRoleWithWebIdentity"}),
-            false,
-        )),
-        "MissingTagSessionPermission" => Some(fragment(
-            "The statement's action".to_owned(),
-            json!({"Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"]}),
-            false,
-        )),
-        _ => None,
-    }
-}
-
-fn bounded(value: &str) -> (String, bool) {
-    let cut = bound(value);
-    let shortened = cut != value;
-    (cut, shortened)
-}
-
-fn condition_snippet(d: &DiagnosisView) -> Option<Snippet> {
-    let condition = d.failed_conditions.first()?;
-    let actual: Vec<String> = match &condition.actual {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(items) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
-        _ => Vec::new(),
-    };
-    let kind = d.subject_mismatch.as_deref().unwrap_or("");
-    let (operator, values, how) = match kind {
-        "WildcardUnderStringEquals" => (
-            "StringLike".to_owned(),
-            condition.expected.clone(),
-            "move the values to StringLike",
-        ),
-        "Whitespace" => (
-            condition.operator.clone(),
-            condition.expected.iter().map(|v| v.trim().to_owned()).collect(),
-            "without the stray whitespace",
-        ),
-        "Case" | "ImmutableFormat" => match replacement(d.fix.as_deref().unwrap_or(""), condition) {
-            Some(values) => (condition.operator.clone(), values, "with the corrected value"),
-            None => (
-                condition.operator.clone(),
-                with_added(&condition.expected, &actual),
-                "with this job's value added",
-            ),
-        },
-        _ if actual.is_empty() => return None,
-        _ => (
-            condition.operator.clone(),
-            with_added(&condition.expected, &actual),
-            "with this job's value added",
-        ),
-    };
+    let change = d.suggested_change.as_ref()?;
+    let statement = edited_statement(&change.policy, change.statement)?;
     let mut shortened = false;
-    let values: Vec<Value> = values
-        .iter()
-        .map(|v| {
-            let (v, cut) = bounded(v);
-            shortened |= cut;
-            Value::String(v)
-        })
-        .collect();
-    let (key, cut) = bounded(&condition.key);
-    shortened |= cut;
-    let (operator, cut) = bounded(&operator);
-    shortened |= cut;
-    let values = match values.len() {
-        1 => values.into_iter().next().unwrap_or(Value::Null),
-        _ => Value::Array(values),
-    };
-    let mut by_key = Map::new();
-    by_key.insert(key, values);
-    let mut by_operator = Map::new();
-    by_operator.insert(operator, Value::Object(by_key));
-    Some(fragment(
-        format!("Statement {}'s condition, {how}", condition.statement),
-        json!({ "Condition": Value::Object(by_operator) }),
+    let statement = bounded(statement, &mut shortened);
+    Some(Snippet {
+        statement: change.statement,
+        summary: summary(change),
+        json: serde_json::to_string_pretty(&statement).ok()?,
         shortened,
-    ))
-}
-
-fn with_added(expected: &[String], actual: &[String]) -> Vec<String> {
-    let mut values = expected.to_vec();
-    for value in actual {
-        if !values.contains(value) {
-            values.push(value.clone());
-        }
-    }
-    values
-}
-
-/// The expected values with the one a `replace "A" with "B"` fix names swapped.
-fn replacement(fix: &str, condition: &FailedConditionView) -> Option<Vec<String>> {
-    let at = fix.find("replace \"")?;
-    let (from, rest) = quoted(&fix[at + "replace ".len()..])?;
-    let rest = rest.strip_prefix(" with ")?;
-    let (to, _) = quoted(rest)?;
-    condition.expected.contains(&from).then(|| {
-        condition
-            .expected
-            .iter()
-            .map(|v| if *v == from { to.clone() } else { v.clone() })
-            .collect()
     })
 }
 
-/// One `"…"` value as `diagnosis::text::quote` writes it; `None` when the value was cut
-/// or had characters escaped (then it is not the literal value).
-fn quoted(text: &str) -> Option<(String, &str)> {
-    let body = text.strip_prefix('"')?;
-    let mut out = String::new();
-    let mut chars = body.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '"' => return Some((out, &body[i + 1..])),
-            '\\' => match chars.next() {
-                Some((_, '"')) => out.push('"'),
-                Some((_, '\\')) => out.push('\\'),
-                _ => return None,
-            },
-            '…' => return None,
-            c => out.push(c),
-        }
-    }
-    None
+/// `policy.Statement[index]`, or the single `Statement` object when `index` is 0: where
+/// the producer applied the edit.
+fn edited_statement(policy: &Value, index: usize) -> Option<&Value> {
+    let statement = match policy.get("Statement")? {
+        Value::Array(items) => items.get(index)?,
+        item @ Value::Object(_) if index == 0 => item,
+        _ => return None,
+    };
+    statement.is_object().then_some(statement)
 }
 
-/// `{"Condition": …}` printed as the member to paste into a statement:
-/// `"Condition": { … }`, without the outer braces.
-fn fragment(title: String, object: Value, shortened: bool) -> Snippet {
-    let pretty = serde_json::to_string_pretty(&object).unwrap_or_default();
-    let lines: Vec<&str> = pretty.lines().collect();
-    let inner = match lines.len() {
-        n if n >= 3 => lines[1..n - 1]
-            .iter()
-            .map(|l| l.strip_prefix("  ").unwrap_or(l))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => pretty.clone(),
+/// `value` with every string (object keys too) passed through [`bound`].
+fn bounded(value: &Value, shortened: &mut bool) -> Value {
+    match value {
+        Value::String(s) => Value::String(cut(s, shortened)),
+        Value::Array(items) => Value::Array(items.iter().map(|v| bounded(v, shortened)).collect()),
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (key, v) in map {
+                out.insert(cut(key, shortened), bounded(v, shortened));
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    }
+}
+
+fn cut(text: &str, shortened: &mut bool) -> String {
+    let cut = bound(text);
+    *shortened |= cut != text;
+    cut
+}
+
+/// `` `a`, `b` and 3 more ``.
+fn values(items: &[String]) -> String {
+    let mut shown: Vec<String> = items.iter().take(MAX_EXPECTED_VALUES).map(|v| code(v)).collect();
+    if items.len() > MAX_EXPECTED_VALUES {
+        shown.push(format!("and {} more", items.len() - MAX_EXPECTED_VALUES));
+    }
+    shown.join(", ")
+}
+
+/// The change in one line: ``Add `v` to `StringEquals` `key` in statement 0.`` The
+/// producer removes `remove` from every operator on the key, then adds `add` under
+/// `operator`; the line says exactly that.
+fn summary(change: &SuggestedChangeView) -> String {
+    let target = match &change.operator {
+        Some(operator) => format!("{} {}", code(operator), code(&change.key)),
+        None => code(&change.key),
     };
-    Snippet {
-        title,
-        json: inner,
-        shortened,
+    let n = change.statement;
+    let same =
+        |a: &[String], b: &[String]| a.iter().all(|v| b.contains(v)) && b.iter().all(|v| a.contains(v));
+    match (change.add.is_empty(), change.remove.is_empty()) {
+        (false, true) => format!("Add {} to {target} in statement {n}.", values(&change.add)),
+        (true, false) => format!(
+            "Remove {} from {} in statement {n}.",
+            values(&change.remove),
+            code(&change.key)
+        ),
+        (false, false) if same(&change.add, &change.remove) => {
+            format!("Move {} to {target} in statement {n}.", values(&change.add))
+        }
+        (false, false) => format!(
+            "Remove {} from {} and add {} to {target} in statement {n}.",
+            values(&change.remove),
+            code(&change.key),
+            values(&change.add)
+        ),
+        (true, true) => format!("Edit {target} in statement {n}."),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
-    fn view(cause: &str, kind: Option<&str>, expected: &[&str], actual: Value, fix: &str) -> DiagnosisView {
+    fn with_change(change: Value, fix: &str) -> DiagnosisView {
         DiagnosisView {
-            cause: Some(cause.to_owned()),
-            subject_mismatch: kind.map(str::to_owned),
+            cause: Some("SubjectMismatch".to_owned()),
             fix: Some(fix.to_owned()),
-            failed_conditions: vec![FailedConditionView {
-                statement: 0,
-                operator: "StringEquals".to_owned(),
-                key: "token.actions.githubusercontent.com:sub".to_owned(),
-                expected: expected.iter().map(|s| s.to_string()).collect(),
-                actual,
-            }],
+            suggested_change: serde_json::from_value(change).ok(),
             ..DiagnosisView::default()
         }
     }
 
+    fn policy(statement: Value) -> Value {
+        json!({"Version": "2012-10-17", "Statement": statement})
+    }
+
     #[test]
-    fn adds_the_jobs_value() {
-        let d = view(
-            "SubjectMismatch",
-            Some("Branch"),
-            &["repo:a/b:ref:refs/heads/main"],
-            json!("repo:a/b:ref:refs/heads/dev"),
+    fn shows_the_edited_statement_of_the_policy() {
+        let edited = json!({
+            "Effect": "Allow",
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {"k:sub": ["repo:a/b:ref:refs/heads/main", "repo:a/b:ref:refs/heads/dev"]}}
+        });
+        let d = with_change(
+            json!({
+                "statement": 1, "operator": "StringEquals", "key": "k:sub",
+                "add": ["repo:a/b:ref:refs/heads/dev"], "remove": [],
+                "policy": policy(json!([{"Effect": "Deny", "Action": "*"}, edited.clone()])),
+            }),
             "",
         );
         let s = trust_policy_snippet(&d).unwrap();
+        assert_eq!(s.json, serde_json::to_string_pretty(&edited).unwrap());
+        assert_eq!(s.statement, 1);
         assert_eq!(
-            s.json,
-            "\"Condition\": {\n  \"StringEquals\": {\n    \"token.actions.githubusercontent.com:sub\": [\n      \"repo:a/b:ref:refs/heads/main\",\n      \"repo:a/b:ref:refs/heads/dev\"\n    ]\n  }\n}"
+            s.summary,
+            "Add `repo:a/b:ref:refs/heads/dev` to `StringEquals` `k:sub` in statement 1."
         );
         assert!(!s.shortened);
+        // A single Statement object is statement 0.
+        let d = with_change(
+            json!({"statement": 0, "operator": null, "key": "Action",
+                   "add": ["sts:TagSession"], "remove": [], "policy": policy(edited.clone())}),
+            "",
+        );
+        let s = trust_policy_snippet(&d).unwrap();
+        assert_eq!(s.json, serde_json::to_string_pretty(&edited).unwrap());
+        assert_eq!(s.summary, "Add `sts:TagSession` to `Action` in statement 0.");
     }
 
     #[test]
-    fn replaces_what_the_fix_names() {
-        let d = view(
-            "SubjectMismatch",
-            Some("Case"),
-            &["repo:acme-labs/x:*"],
-            json!("repo:Acme-Labs/x:ref:refs/heads/main"),
-            "In statement 0, replace \"repo:acme-labs/x:*\" with \"repo:Acme-Labs/x:*\" (owner…)",
-        );
-        assert!(trust_policy_snippet(&d)
-            .unwrap()
-            .json
-            .contains("\"repo:Acme-Labs/x:*\""));
-        let d = view(
-            "SubjectMismatch",
-            Some("WildcardUnderStringEquals"),
-            &["repo:a/b:*"],
-            json!("x"),
-            "",
-        );
-        assert!(trust_policy_snippet(&d)
-            .unwrap()
-            .json
-            .contains("\"StringLike\": {"));
-        let d = view(
-            "SubjectMismatch",
-            Some("Whitespace"),
-            &["repo:a/b "],
-            json!("repo:a/b"),
-            "",
-        );
-        assert!(trust_policy_snippet(&d).unwrap().json.contains("\"repo:a/b\"\n"));
+    fn never_from_the_fix() {
+        let fix = "In statement 0, replace \"repo:acme-labs/x:*\" with \"repo:Acme-Labs/x:*\".";
+        assert_eq!(trust_policy_snippet(&with_change(Value::Null, fix)), None);
+        let d = DiagnosisView {
+            suggested_change: None,
+            ..with_change(Value::Null, fix)
+        };
+        assert_eq!(trust_policy_snippet(&d), None);
     }
 
     #[test]
-    fn no_fragment_without_structure() {
-        assert_eq!(
-            trust_policy_snippet(&view("ExplicitDeny", None, &["x"], json!("x"), "")),
-            None
-        );
-        assert_eq!(
-            trust_policy_snippet(&view("UnverifiableCondition", None, &["x"], Value::Null, "")),
-            None
-        );
-        assert_eq!(
-            trust_policy_snippet(&view("SubjectMismatch", None, &["x"], Value::Null, "")),
-            None
-        );
-        let long = view(
-            "SubjectMismatch",
-            Some("Branch"),
-            &["x"],
-            json!("y".repeat(500)),
+    fn no_snippet_when_the_statement_is_not_in_the_policy() {
+        for (statement, p) in [
+            (3, policy(json!([{"Effect": "Allow"}]))),
+            (1, policy(json!({"Effect": "Allow"}))),
+            (0, policy(json!(["not an object"]))),
+            (0, json!("not a policy")),
+        ] {
+            let d = with_change(
+                json!({"statement": statement, "key": "k", "add": ["v"], "policy": p}),
+                "",
+            );
+            assert_eq!(trust_policy_snippet(&d), None, "{statement}");
+        }
+    }
+
+    #[test]
+    fn long_strings_are_cut_and_said_to_be() {
+        let long = "y".repeat(500);
+        let d = with_change(
+            json!({"statement": 0, "operator": "StringLike", "key": "k:sub",
+                   "add": [long.clone()], "remove": ["old"],
+                   "policy": policy(json!([{"Condition": {"StringLike": {"k:sub": long}}}]))}),
             "",
         );
-        assert!(trust_policy_snippet(&long).unwrap().shortened);
+        let s = trust_policy_snippet(&d).unwrap();
+        assert!(s.shortened && !s.json.contains(&long));
+        assert!(s.summary.starts_with("Remove `old` from `k:sub` and add `yyy"));
     }
 }

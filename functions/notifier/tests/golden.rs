@@ -11,6 +11,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
+use diagnosis::SubjectMismatch;
+use oidc_notifier::escape::{mrkdwn, mrkdwn_lines};
 use oidc_notifier::notice::{parse_message, Notice};
 use oidc_notifier::ports::Breakdown;
 use oidc_notifier::render::{limit_violations, limits, render};
@@ -212,7 +214,9 @@ fn incidents_carry_what_a_developer_needs() {
         "*Attempts*\\n12",
         "• expected: `repo:acme/web-app:ref:refs/heads/main`",
         "• actual: `repo:acme/web-app:ref:refs/heads/feature/login-form`",
-        "```\\n\\\"Condition\\\": {",
+        "Owner `github:acme` · ours",
+        "Add `repo:acme/web-app:ref:refs/heads/feature/login-form` to `StringEquals` `token.actions.githubusercontent.com:sub` in statement 0.",
+        "Statement 0 after the change:\\n```\\n{\\n  \\\"Effect\\\": \\\"Allow\\\",",
         "<https://console.aws.amazon.com/cloudtrailv2/home?region=us-east-1#/events/804a752e-aa32-4947-96f7-a4de5b320c57|CloudTrail event>",
         "<https://console.aws.amazon.com/iam/home#/roles/details/gha-deploy-main-only?section=trust_relationships|IAM role>",
         "<https://github.com/acme/web-app/actions/runs/18190844520|GitHub run>",
@@ -294,4 +298,133 @@ fn every_fixture_is_an_sns_event_the_notifier_understands() {
         checked += 1;
     }
     assert!(checked >= 8, "{checked}");
+}
+
+const BRANCH: &str = "subject-mismatch/branch/github-feature-branch-vs-main-only-policy.json";
+
+/// The `text` of every section of `payload`.
+fn section_texts(payload: &Value) -> Vec<String> {
+    payload["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["text"]["text"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The copyable snippet is the edited statement of `suggested_change.policy`, as the
+/// producer verified it.
+#[test]
+fn the_snippet_is_rendered_from_suggested_change() {
+    let d = diagnosis_of(BRANCH);
+    let change = d
+        .suggested_change
+        .clone()
+        .expect("the producer verifies a change for this job");
+    let statement = &change.policy["Statement"][change.statement];
+    assert!(statement.is_object());
+    let pretty = serde_json::to_string_pretty(statement).unwrap();
+    let payload = render(&parse(&sns_message(&incident_from(d, 1))), None).payload();
+    let texts = section_texts(&payload);
+    let block = format!("```\n{}\n```", mrkdwn_lines(&pretty));
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("Statement 0 after the change:\n") && t.ends_with(&block)),
+        "{texts:#?}"
+    );
+    // The summary names what the field adds, under its operator and key.
+    assert!(texts.iter().any(|t| t.ends_with(&format!(
+        "Add `{}` to `{}` `{}` in statement 0.",
+        change.add[0],
+        change.operator.as_deref().unwrap(),
+        change.key
+    ))));
+}
+
+/// No `suggested_change`, no snippet, whatever the fix says; the fix is shown instead.
+#[test]
+fn a_fix_sentence_never_makes_a_snippet() {
+    let mut d = diagnosis_of("subject-mismatch/case/github-org-lowercased-in-policy.json");
+    assert!(d.suggested_change.is_some());
+    d.suggested_change = None;
+    d.subject_mismatch = Some(SubjectMismatch::Case);
+    d.fix = Some("In statement 0, replace \"x\" with \"y\" (a sentence, not a change).".into());
+    let payload = render(&parse(&sns_message(&incident_from(d, 1))), None).payload();
+    let text = payload.to_string();
+    assert!(!text.contains("```"), "{text}");
+    assert!(!text.contains("Trust-policy change"), "{text}");
+    assert!(
+        text.contains("*Fix*\\nIn statement 0, replace \\\"x\\\" with \\\"y\\\""),
+        "{text}"
+    );
+}
+
+/// The producer's null `suggested_change` (no safe policy edit): no snippet, the fix.
+#[test]
+fn a_null_suggested_change_renders_no_snippet() {
+    let d = diagnosis_of("explicit-deny/github-deny-statement-for-pull-requests.json");
+    assert!(d.suggested_change.is_none());
+    let fix = d.fix.clone().expect("the fix says what to do instead");
+    let message = sns_message(&incident_from(d, 1));
+    let q: Value = serde_json::from_str(&message).unwrap();
+    let diagnosis: Value =
+        serde_json::from_str(q["metadata"]["additionalContext"]["diagnosis"].as_str().unwrap()).unwrap();
+    assert_eq!(diagnosis["suggested_change"], Value::Null);
+    let payload = render(&parse(&message), None).payload();
+    let texts = section_texts(&payload);
+    assert!(!payload.to_string().contains("```"));
+    assert!(!texts.iter().any(|t| t.contains("Trust-policy change")));
+    assert!(texts
+        .iter()
+        .any(|t| t.starts_with("*Fix*\n") && t.contains(&mrkdwn(&fix))));
+}
+
+/// An older producer's diagnosis has no `owner`, `trust` or `suggested_change`: the alert
+/// still renders, without them; the context's own members stand in when only they exist.
+#[test]
+fn diagnoses_without_the_new_fields_still_render() {
+    let q = incident_from(diagnosis_of(BRANCH), 1).to_q_notification();
+    let strip = |q: &Value, context_too: bool| {
+        let mut q = q.clone();
+        let context = q["metadata"]["additionalContext"].as_object_mut().unwrap();
+        let mut diagnosis: Value = serde_json::from_str(context["diagnosis"].as_str().unwrap()).unwrap();
+        for key in ["owner", "trust", "suggested_change"] {
+            diagnosis.as_object_mut().unwrap().remove(key);
+            if context_too {
+                context.remove(key);
+            }
+        }
+        context.insert("diagnosis".into(), Value::String(diagnosis.to_string()));
+        q.to_string()
+    };
+    let old = render(&parse(&strip(&q, true)), None).payload().to_string();
+    assert!(old.contains("SubjectMismatch (Branch)") && old.contains("*Fix*"));
+    assert!(!old.contains("```") && !old.contains("Owner `") && !old.contains("Trust-policy change"));
+    let from_context = render(&parse(&strip(&q, false)), None).payload().to_string();
+    assert!(from_context.contains("Owner `github:acme` · ours"));
+    assert!(from_context.contains("Statement 0 after the change:"));
+    // A malformed suggestion costs the snippet, not the alert.
+    let mut bad = q.clone();
+    bad["metadata"]["additionalContext"]["suggested_change"] = Value::String("{\"statement\":\"x\"}".into());
+    let bad = strip(&bad, false);
+    let rendered = render(&parse(&bad), None).payload().to_string();
+    assert!(rendered.contains("*Fix*") && !rendered.contains("```"));
+}
+
+/// Notes of the alert path (rate limits) are shown after the summary, and in the text.
+#[test]
+fn notes_are_shown_when_the_notification_carries_them() {
+    let mut q = incident_from(diagnosis_of(BRANCH), 1).to_q_notification();
+    let note =
+        "Alert rate limit reached (20 per hour): later incident and probe alerts this hour are held back.";
+    q["metadata"]["additionalContext"]["notes"] = Value::String(serde_json::to_string(&[note]).unwrap());
+    let payload = render(&parse(&q.to_string()), None).payload();
+    assert_eq!(payload["blocks"][2]["type"], "context");
+    assert_eq!(
+        payload["blocks"][2]["elements"][0]["text"],
+        format!(":information_source: {note}")
+    );
+    assert!(payload["text"].as_str().unwrap().ends_with(note));
+    assert!(limit_violations(&payload).is_empty());
 }

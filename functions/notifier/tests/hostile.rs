@@ -9,7 +9,9 @@ mod common;
 use common::*;
 use diagnosis::alert::{Alert, AlertKind, Severity, SpikeSummary};
 use oidc_notifier::escape::{mrkdwn, MAX_VALUE_CHARS, MENTION_BREAK};
-use oidc_notifier::notice::{parse_message, ClaimsView, DiagnosisView, FailedConditionView, FindingView};
+use oidc_notifier::notice::{
+    parse_message, ClaimsView, DiagnosisView, FailedConditionView, FindingView, SuggestedChangeView,
+};
 use oidc_notifier::render::limits::MAX_PROSE_CHARS;
 use oidc_notifier::render::{limit_violations, render};
 use serde_json::{json, Value};
@@ -193,6 +195,8 @@ fn hostile_subjects_from_real_events_do_not_escape() {
             "```<https://evil.example|fix>```"
         ),
         hostile(),
+        // A branch the subject parser reads (no `:`), so the producer verifies a change.
+        "repo:acme/web-app:ref:refs/heads/```<!channel>|<@U024BE7LH>@here&amp;\u{202E}```".to_owned(),
     ];
     for (i, sub) in subjects.iter().enumerate() {
         let event = with_subject(
@@ -207,10 +211,26 @@ fn hostile_subjects_from_real_events_do_not_escape() {
                 ..incident_from(d.clone(), 3)
             };
             let notice = parse_message(&sns_message(&alert)).unwrap();
-            assert_safe(
-                &render(&notice, None).payload(),
-                &format!("subject {i}, {kind:?}"),
-            );
+            let payload = render(&notice, None).payload();
+            assert_safe(&payload, &format!("subject {i}, {kind:?}"));
+            // Our own owner's hostile branch gets a verified change: its snippet, built
+            // from `suggested_change`, is among the texts checked.
+            if i == 4 && kind == AlertKind::Incident {
+                assert!(
+                    d.suggested_change.is_some(),
+                    "no suggested change for subject {i}: {:?} {:?}",
+                    d.fix,
+                    d.trust
+                );
+                let mut all = Vec::new();
+                texts(&payload, &mut all);
+                let snippet = all
+                    .iter()
+                    .find(|t| t.starts_with("Statement 0 after the change"))
+                    .unwrap_or_else(|| panic!("no snippet in {all:#?}"));
+                let defused = "\u{02CB}\u{02CB}\u{02CB}&lt;!channel&gt;|&lt;@\u{200D}U024BE7LH&gt;@\u{200D}here&amp;amp;\\\\u{202e}\u{02CB}";
+                assert!(snippet.contains(defused), "{snippet}");
+            }
         }
     }
 }
@@ -264,6 +284,33 @@ fn hostile_view() -> DiagnosisView {
         evidence: Some(h.clone()),
         duration_seconds: Some(1),
         github_run_id: Some(format!("123{h}")),
+        owner: Some(format!("github:{h}")),
+        trust: Some(h.clone()),
+        suggested_change: Some(hostile_change()),
+    }
+}
+
+/// A suggested change whose values, keys and policy are all hostile: the snippet is
+/// rendered from it, so it must not form mentions, links or markup either.
+fn hostile_change() -> SuggestedChangeView {
+    let h = hostile();
+    let statement = json!({
+        "Sid": h,
+        "Effect": "Allow",
+        "Principal": {"Federated": h},
+        "Action": ["sts:AssumeRoleWithWebIdentity", h],
+        "Condition": {
+            h.clone(): {h.clone(): vec![h.clone(); 12]},
+            "StringEquals": {"token.actions.githubusercontent.com:sub": [h, "<!channel>", "@here"]},
+        },
+    });
+    SuggestedChangeView {
+        statement: 1,
+        operator: Some(h.clone()),
+        key: h.clone(),
+        add: vec![h.clone(); 12],
+        remove: vec![h.clone(); 12],
+        policy: json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny"}, statement]}),
     }
 }
 
@@ -300,7 +347,25 @@ fn hostile_alert_fields_do_not_escape() {
             }
         });
         let notice = parse_message(&message.to_string()).unwrap();
-        assert_safe(&render(&notice, None).payload(), kind);
+        let payload = render(&notice, None).payload();
+        assert_safe(&payload, kind);
+        if kind == "incident" {
+            // The hostile suggested change was rendered (and checked above), not skipped;
+            // too long for one section, it is cut (fences kept) and says so.
+            let mut all = Vec::new();
+            texts(&payload, &mut all);
+            let snippet = all
+                .iter()
+                .find(|t| t.starts_with("Statement 1 after the change, cut to fit Slack"))
+                .unwrap_or_else(|| panic!("no snippet in {all:#?}"));
+            assert!(snippet.ends_with("…\n```"), "{snippet}");
+            assert!(
+                snippet.contains("\"&lt;!channel&gt; &lt;!here|here&gt;"),
+                "{snippet}"
+            );
+            assert!(snippet.contains("@\u{200D}here @\u{200D}channel"), "{snippet}");
+            assert!(all.iter().any(|t| t.starts_with("*Trust-policy change*")));
+        }
     }
 }
 

@@ -9,6 +9,7 @@ pub mod slack_stub;
 use std::path::{Path, PathBuf};
 
 use diagnosis::alert::{message_attributes, Alert, AlertKind, Severity, SpikeSummary};
+use diagnosis::owner::{Owner, OwnerScope, Trust};
 use diagnosis::{diagnose, read_input, AccountSnapshot, Diagnosis, InputItem};
 use oidc_notifier::ports::Breakdown;
 use serde_json::{json, Value};
@@ -90,6 +91,7 @@ pub fn incident_from(d: Diagnosis, attempts: u64) -> Alert {
         attempts,
         diagnosis: Some(d),
         spike: None,
+        notes: Vec::new(),
     }
 }
 
@@ -114,6 +116,8 @@ pub fn foreign_success() -> Alert {
     d.subject = Some("repo:outsider/web-app:ref:refs/heads/main".into());
     d.claims.repository = Some("outsider/web-app".into());
     d.claims.owner = Some("outsider".into());
+    d.owner = Some(Owner::new(OwnerScope::GitHub, "outsider"));
+    d.trust = Trust::Foreign;
     d.explanation = format!(
         "The call succeeded: \"repo:outsider/web-app:ref:refs/heads/main\" assumed {:?}.",
         d.role_arn.clone().unwrap_or_default()
@@ -155,6 +159,7 @@ pub fn spike() -> Alert {
         attempts: 42,
         diagnosis: None,
         spike: Some(spike_summary(42)),
+        notes: Vec::new(),
     }
 }
 
