@@ -182,7 +182,18 @@ impl Alert {
     /// lost answer from SNS), different for each alert of a thread. Receivers deduplicate
     /// by it.
     pub fn alert_id(&self) -> String {
-        format!("{}:{}", self.kind.as_str(), self.thread_id)
+        match self.kind {
+            // One alert per incident, by construction.
+            AlertKind::Incident | AlertKind::Probe | AlertKind::ForeignSuccess => {
+                format!("{}:{}", self.kind.as_str(), self.thread_id)
+            }
+            // A spike thread may alert again after its cooldown: the count it was decided
+            // on (kept with the pending alert, so a repeated publish has it too) tells
+            // the alerts apart.
+            AlertKind::Spike | AlertKind::Recovery => {
+                format!("{}:{}:{}", self.kind.as_str(), self.thread_id, self.attempts)
+            }
+        }
     }
 
     /// The SNS message for Amazon Q Developer (and oidc-notifier, which reads
@@ -228,6 +239,9 @@ impl Alert {
         }
         if let Some(spike) = &self.spike {
             context.insert("spike", serde_json::to_string(spike).unwrap_or_default());
+        }
+        if !self.notes.is_empty() {
+            context.insert("notes", serde_json::to_string(&self.notes).unwrap_or_default());
         }
         let next_steps: Vec<String> = self
             .diagnosis

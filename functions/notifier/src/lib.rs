@@ -237,20 +237,25 @@ where
         kind: Some(kind_of(&notice)),
         ..DeliveryOutcome::new(message_id, Status::Posted)
     };
+    // One alert published twice (the monitor retried after SNS's answer was lost) has two
+    // message ids but one alert id: claim the alert, not the message.
+    let claim = match &notice {
+        Notice::Alert(alert) => alert
+            .alert_id
+            .as_ref()
+            .map_or_else(|| message_id.to_owned(), |id| format!("alert:{id}")),
+        Notice::Alarm(_) => message_id.to_owned(),
+    };
+    let claim = claim.as_str();
     if !deps
         .store
-        .begin_delivery(
-            message_id,
-            now,
-            DELIVERY_LEASE_SECONDS,
-            now + DELIVERY_TTL_SECONDS,
-        )
+        .begin_delivery(claim, now, DELIVERY_LEASE_SECONDS, now + DELIVERY_TTL_SECONDS)
         .await
         .map_err(HandlerError::State)?
     {
         if !deps
             .store
-            .delivery_posted(message_id)
+            .delivery_posted(claim)
             .await
             .map_err(HandlerError::State)?
         {
@@ -264,7 +269,7 @@ where
         Ok(()) => {
             if let Err(error) = deps
                 .store
-                .finish_delivery(message_id, now + DELIVERY_TTL_SECONDS)
+                .finish_delivery(claim, now + DELIVERY_TTL_SECONDS)
                 .await
             {
                 // Posted: failing now would post again on the retry. The lease still
@@ -274,7 +279,7 @@ where
             Ok(outcome)
         }
         Err(error) => {
-            if let Err(release) = deps.store.abandon_delivery(message_id).await {
+            if let Err(release) = deps.store.abandon_delivery(claim).await {
                 tracing::warn!(error = %release, "could not release the delivery claim; the lease will expire");
             }
             tracing::error!(error = %error, message_id = %bounded(message_id), "delivery failed; the invocation fails so it is retried");

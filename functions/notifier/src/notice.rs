@@ -56,6 +56,9 @@ pub struct AlertNotice {
     /// (a JSON list of strings) when the producer sends it. Never read back out of
     /// `content.description`, which mixes them with prose quoting untrusted values.
     pub notes: Vec<String>,
+    /// The alert's identity (`kind:thread`, the notification's `id`): the same for every
+    /// publish of one alert, so a publish the monitor repeated posts once.
+    pub alert_id: Option<String>,
 }
 
 impl AlertNotice {
@@ -416,6 +419,10 @@ fn parse_alert(value: &Value) -> Result<AlertNotice, NoticeError> {
         diagnosis,
         spike,
         notes,
+        alert_id: value["id"]
+            .as_str()
+            .filter(|id| id.starts_with(&format!("{}:", kind.as_str())))
+            .map(str::to_owned),
     })
 }
 

@@ -156,6 +156,24 @@ async fn a_redelivered_message_is_not_posted_twice() {
 }
 
 #[tokio::test]
+async fn one_alert_published_twice_is_posted_once() {
+    // The monitor publishes again when SNS's answer was lost: a new message id, the same alert.
+    let deps = webhook();
+    let incident = incident("subject-mismatch/branch/github-feature-branch-vs-main-only-policy.json");
+    for (message_id, status) in [("m-1", Status::Posted), ("m-2", Status::Duplicate)] {
+        assert_eq!(
+            statuses(&invoke(&deps, alert_event(message_id, &incident)).await.unwrap()),
+            [status]
+        );
+    }
+    assert_eq!(deps.slack.posts().len(), 1);
+    // Its recovery shares the thread but is another alert.
+    invoke(&deps, alert_event("m-3", &spike())).await.unwrap();
+    invoke(&deps, alert_event("m-4", &recovery())).await.unwrap();
+    assert_eq!(deps.slack.posts().len(), 3);
+}
+
+#[tokio::test]
 async fn when_slack_is_down_the_invocation_fails_and_its_retry_posts_once() {
     let deps = webhook();
     *deps.slack.fail_next.lock().unwrap() = 1;
@@ -199,16 +217,24 @@ async fn probes_are_muted_per_owner() {
         clock.clone(),
     );
     let first = invoke(&deps, alert_event("p-1", &probe())).await.unwrap();
-    let second = invoke(&deps, alert_event("p-2", &probe())).await.unwrap();
+    // Another probe of the same owner: another incident.
+    let another = Alert {
+        thread_id: "another-incident".into(),
+        ..probe()
+    };
+    let second = invoke(&deps, alert_event("p-2", &another)).await.unwrap();
     assert_eq!(statuses(&first), [Status::Posted]);
     assert_eq!(statuses(&second), [Status::RateLimited]);
     // A muted message is done: its redelivery posts nothing either.
     assert_eq!(
-        statuses(&invoke(&deps, alert_event("p-2", &probe())).await.unwrap()),
+        statuses(&invoke(&deps, alert_event("p-2", &another)).await.unwrap()),
         [Status::Duplicate]
     );
     // Another owner is not muted.
-    let mut other = probe();
+    let mut other = Alert {
+        thread_id: "other-org-incident".into(),
+        ..probe()
+    };
     if let Some(d) = other.diagnosis.as_mut() {
         d.claims.owner = Some("other-org".into());
     }
@@ -218,8 +244,12 @@ async fn probes_are_muted_per_owner() {
     );
     // After the interval the first owner alerts again.
     clock.store(T0 + 601, Ordering::SeqCst);
+    let later = Alert {
+        thread_id: "a-later-incident".into(),
+        ..probe()
+    };
     assert_eq!(
-        statuses(&invoke(&deps, alert_event("p-4", &probe())).await.unwrap()),
+        statuses(&invoke(&deps, alert_event("p-4", &later)).await.unwrap()),
         [Status::Posted]
     );
     assert_eq!(deps.slack.posts().len(), 3);
@@ -241,7 +271,12 @@ async fn bot_mode_threads_an_incident_and_its_recovery() {
     );
     // A later alert of the same spike joins the thread; the recovery does too, and is
     // broadcast to the channel.
-    let again = invoke(&deps, alert_event("s-2", &spike())).await.unwrap();
+    // The spike alerts again after its cooldown, at a higher count.
+    let again = Alert {
+        attempts: 60,
+        ..spike()
+    };
+    let again = invoke(&deps, alert_event("s-2", &again)).await.unwrap();
     let recovered = invoke(&deps, alert_event("s-3", &recovery())).await.unwrap();
     assert!(again.deliveries[0].in_thread && recovered.deliveries[0].in_thread);
     let posts = deps.slack.posts();
