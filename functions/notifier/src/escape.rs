@@ -8,7 +8,11 @@
 //! - puts a zero-width joiner after an `@` that could start a mention (`@here`,
 //!   `@channel`, `@everyone`, `@someone`), leaving addresses like `acme@4711` alone;
 //! - replaces backticks with a lookalike, so a value cannot close a code span or block;
-//! - escapes control and invisible characters (`\u{…}`), so nothing reorders or hides text.
+//! - escapes control and invisible characters as `\u{…}` (every character of categories
+//!   `Cc`, `Cf`, `Zl` and `Zp`, the tag block and the Hangul fillers: see
+//!   [`diagnosis::text::needs_escape`]), so nothing reorders, hides or breaks text. The
+//!   only such character a message carries raw is our own [`MENTION_BREAK`] after an `@`
+//!   (and the line breaks of our own multi-line text, [`mrkdwn_lines`]).
 //!
 //! [`bound`] cuts values to [`MAX_VALUE_CHARS`]; [`fit`] cuts finished text to a Slack
 //! limit without splitting an entity (`&amp;`) or one of our own `<url|label>` links.
