@@ -88,6 +88,16 @@ pub fn write_text(out: &mut impl Write, d: &Diagnosis, source: &str, palette: &P
     field(out, palette, "role", &clean(&d.role_arn))?;
     field(out, palette, "subject", &palette.bold(&clean(&d.subject)))?;
     field(out, palette, "audience", &clean(&d.audience))?;
+    let owner = d
+        .owner
+        .as_ref()
+        .map_or_else(|| "(none named)".to_owned(), ToString::to_string);
+    field(
+        out,
+        palette,
+        "owner",
+        &format!("{} · {}", escape_controls(&owner), d.trust.as_str()),
+    )?;
     if let Some(run) = &d.github_run_id {
         let repository = d
             .claims
@@ -130,6 +140,17 @@ pub fn write_text(out: &mut impl Write, d: &Diagnosis, source: &str, palette: &P
     }
     if let Some(fix) = &d.fix {
         field(out, palette, "fix", &palette.bold(&escape_controls(fix)))?;
+    }
+    if let Some(change) = &d.suggested_change {
+        field(
+            out,
+            palette,
+            "change",
+            &format!(
+                "{} (verified: admits this job, no other owner)",
+                escape_controls(&diagnosis::alert::change_summary(change))
+            ),
+        )?;
     }
     let low = d.findings.iter().filter(|f| f.severity == Severity::Low).count();
     for finding in d.findings.iter().filter(|f| f.severity != Severity::Low) {

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::diagnose::{Cause, Diagnosis};
 use crate::suggest::SuggestedChange;
-use crate::text::quote;
+use crate::text::{escape_controls, quote, to_json};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -202,7 +202,7 @@ impl Alert {
         let mut context: BTreeMap<&str, String> = BTreeMap::new();
         context.insert("kind", self.kind.as_str().to_owned());
         context.insert("severity", self.severity.as_str().to_owned());
-        context.insert("account", self.account_id.clone());
+        context.insert("account", escape_controls(&self.account_id).into_owned());
         context.insert("attempts", self.attempts.to_string());
         if let Some(cause) = self.cause {
             context.insert("cause", cause.as_str().to_owned());
@@ -222,26 +222,23 @@ impl Alert {
             ];
             for (key, value) in fields {
                 if let Some(value) = value {
-                    context.insert(key, value);
+                    context.insert(key, escape_controls(&value).into_owned());
                 }
             }
             if let Some(owner) = &d.owner {
-                context.insert("owner", owner.to_string());
+                context.insert("owner", escape_controls(&owner.to_string()).into_owned());
             }
             context.insert("trust", d.trust.as_str().to_owned());
             if let Some(change) = &d.suggested_change {
-                context.insert(
-                    "suggested_change",
-                    serde_json::to_string(change).unwrap_or_default(),
-                );
+                context.insert("suggested_change", to_json(change).unwrap_or_default());
             }
-            context.insert("diagnosis", serde_json::to_string(d).unwrap_or_default());
+            context.insert("diagnosis", to_json(d).unwrap_or_default());
         }
         if let Some(spike) = &self.spike {
-            context.insert("spike", serde_json::to_string(spike).unwrap_or_default());
+            context.insert("spike", to_json(spike).unwrap_or_default());
         }
         if !self.notes.is_empty() {
-            context.insert("notes", serde_json::to_string(&self.notes).unwrap_or_default());
+            context.insert("notes", to_json(&self.notes).unwrap_or_default());
         }
         let next_steps: Vec<String> = self
             .diagnosis
@@ -273,7 +270,13 @@ impl Alert {
                 "threadId": self.thread_id,
                 "summary": title(self),
                 "eventType": format!("oidc-watch.{}", self.kind.as_str()),
-                "relatedResources": self.diagnosis.as_ref().and_then(|d| d.role_arn.clone()).into_iter().collect::<Vec<_>>(),
+                "relatedResources": self
+                    .diagnosis
+                    .as_ref()
+                    .and_then(|d| d.role_arn.as_deref())
+                    .map(|arn| escape_controls(arn).into_owned())
+                    .into_iter()
+                    .collect::<Vec<_>>(),
                 "additionalContext": context,
             }
         })

@@ -285,10 +285,6 @@ fn strings(value: &Value, out: &mut Vec<String>) {
 /// The whole Q notification, `metadata.additionalContext` included (its `diagnosis`
 /// member is what oidc-notifier reads back), as SNS carries it.
 #[test]
-#[ignore = "alert.rs copies account, role_arn, subject, repository, region, run_id and \
-            owner raw into metadata.additionalContext and serialises the diagnosis, \
-            suggested_change and spike with serde_json::to_string: it needs \
-            text::escape_controls for the former and text::to_json for the latter"]
 fn q_notification_additional_context_escapes_every_invisible_character() {
     let (sample, snapshot) = (sample(), snapshot());
     for &c in hostile_chars() {
