@@ -194,7 +194,75 @@ def main() -> int:
     check(f"concurrent ADDs lose nothing ({threads} threads x {per_thread})",
           int(total) == threads * per_thread, total)
 
-    for k in (key, ckey, akey):
+    # --- DynamoDB: the expressions oidc-monitor's state store sends (functions/aws/src/dynamodb.rs)
+    skey = {"pk": {"S": pk}, "sk": {"S": "sets"}}
+    opened = "attribute_not_exists(pk) OR (#until < :now AND NOT contains(event_ids, :event))"
+    ddb.put_item(TableName=table, Item={**skey, "until": {"N": "200"}, "claim_until": {"N": "130"},
+                                        "alerted": {"BOOL": False}, "event_ids": {"SS": ["e1"]}},
+                 ConditionExpression=opened, ExpressionAttributeNames={"#until": "until"},
+                 ExpressionAttributeValues={":now": {"N": "100"}, ":event": {"S": "e1"}})
+
+    def attempt(event: str, cap: int):
+        return ddb.update_item(
+            TableName=table, Key=skey, UpdateExpression="ADD attempts :one, event_ids :events",
+            ConditionExpression="attribute_exists(pk) AND #until >= :now AND NOT contains(event_ids, :event)"
+                                " AND size(event_ids) < :cap",
+            ExpressionAttributeNames={"#until": "until"},
+            ExpressionAttributeValues={":one": {"N": "1"}, ":now": {"N": "150"}, ":events": {"SS": [event]},
+                                       ":event": {"S": event}, ":cap": {"N": str(cap)}},
+            ReturnValues="ALL_NEW")
+
+    def refused(call) -> str:
+        try:
+            call()
+            return "accepted"
+        except ClientError as e:
+            return e.response["Error"]["Code"]
+
+    r = attempt("e2", 2)["Attributes"]
+    check("ADD to a string set, size() < cap, ALL_NEW returns the set",
+          sorted(r["event_ids"]["SS"]) == ["e1", "e2"] and r["attempts"] == {"N": "1"}, json.dumps(r))
+    check("NOT contains(string set, member) fails the condition",
+          refused(lambda: attempt("e2", 9)) == "ConditionalCheckFailedException")
+    check("size(string set) < cap fails the condition when full",
+          refused(lambda: attempt("e3", 2)) == "ConditionalCheckFailedException")
+    try:
+        ddb.put_item(TableName=table, Item={**skey, "until": {"N": "1"}}, ConditionExpression=opened,
+                     ExpressionAttributeNames={"#until": "until"},
+                     ExpressionAttributeValues={":now": {"N": "300"}, ":event": {"S": "e2"}})
+        check("an ended incident that remembers the event is not reopened by it", False)
+    except ClientError as e:
+        check("an ended incident that remembers the event is not reopened by it",
+              e.response["Error"]["Code"] == "ConditionalCheckFailedException")
+    ddb.update_item(TableName=table, Key=skey, UpdateExpression="REMOVE claim_until",
+                    ConditionExpression="attribute_exists(pk) AND alerted = :no",
+                    ExpressionAttributeValues={":no": {"BOOL": False}})
+    got = ddb.get_item(TableName=table, Key=skey, ConsistentRead=True)["Item"]
+    check("conditional REMOVE drops the attribute", "claim_until" not in got, json.dumps(got))
+    # UPDATED_NEW: AWS returns every attribute the update names; moto only those whose value
+    # changed. Re-adding a member changes nothing, so moto returns no set: the monitor asks
+    # ALL_NEW (count_alert), which both answer with the set.
+    again = ddb.update_item(TableName=table, Key=skey, UpdateExpression="ADD event_ids :e",
+                            ExpressionAttributeValues={":e": {"SS": ["e1"]}}, ReturnValues="UPDATED_NEW")
+    check("UPDATED_NEW leaves out a set the update did not change (NOT like AWS)",
+          "event_ids" not in again.get("Attributes", {}), json.dumps(again.get("Attributes")))
+    # size() of a missing attribute: AWS makes the comparison false; moto answers HTTP 500.
+    # Every size() the monitor sends comes after attribute_exists/attribute_not_exists of
+    # the same attribute, and moto evaluates AND/OR left to right, short-circuiting.
+    bare = lambda cond: ddb.update_item(  # noqa: E731
+        TableName=table, Key=skey, UpdateExpression="SET touched = :cap", ConditionExpression=cond,
+        ExpressionAttributeValues={":cap": {"N": "3"}})
+    try:
+        bare("size(no_such_attribute) < :cap")
+        unguarded = "accepted"
+    except ClientError as e:
+        unguarded = str(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
+    check("size() of a missing attribute is an HTTP 500 in moto (NOT like AWS)", unguarded == "500", unguarded)
+    check("attribute_not_exists(x) OR size(x) < :cap short-circuits",
+          refused(lambda: bare("attribute_not_exists(no_such_attribute) OR size(no_such_attribute) < :cap"))
+          == "accepted")
+
+    for k in (key, ckey, akey, skey):
         ddb.delete_item(TableName=table, Key=k)
 
     print(f"{'all checks passed' if not failures else str(len(failures)) + ' checks failed'}")

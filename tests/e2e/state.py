@@ -23,6 +23,7 @@ import argparse
 import base64
 import collections
 import json
+import os
 import re
 import sys
 import urllib.parse
@@ -32,7 +33,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
 
-DEFAULT_SEED = Path(__file__).resolve().parents[2] / "target" / "e2e" / "seed.json"
+DEFAULT_SEED = Path(os.environ.get("E2E_STATE", Path(__file__).resolve().parents[2] / "target" / "e2e")) / "seed.json"
 
 
 def clients(seed: dict):

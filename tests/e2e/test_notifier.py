@@ -240,6 +240,13 @@ class Published:
         self.event = lambda_sns_event(envelope)
 
     @property
+    def claim(self) -> str:
+        """The notifier's delivery claim: by alert id (the notification's `id`), so one alert
+        published twice (two MessageIds) is posted once."""
+        alert_id = self.message.get("id")
+        return f"delivery#alert:{alert_id}" if alert_id else f"delivery#{self.message_id}"
+
+    @property
     def scope(self) -> str | None:
         spike = self.context.get("spike")
         return json.loads(spike)["scope"] if spike else None
@@ -365,9 +372,9 @@ def published(notifier_harness) -> list[Published]:
     """Runs oidc-monitor once on made-up events and keeps every SNS envelope it published,
     in publishing order: two incidents (SubjectMismatch, AudienceMismatch), a probe and a
     foreign success of an outside owner, a burst of 4 failing jobs of one role (with
-    SPIKE_MIN_FAILURES=3 and SPIKE_COOLDOWN_SECONDS=0 the 3rd spikes in both scopes and the
-    4th re-alerts both spikes in their threads), and a success 20 minutes later (one recovery
-    per scope)."""
+    SPIKE_MIN_FAILURES=3 and SPIKE_COOLDOWN_SECONDS=0 the 3rd spikes and the 4th re-alerts
+    the spike in its thread; there is one spike scope, `all`), and a success 20 minutes later
+    (one recovery)."""
     h = notifier_harness
     t0 = time.monotonic()
     h.test_name, h.logs = "monitor-alerts", []
@@ -385,10 +392,10 @@ def published(notifier_harness) -> list[Published]:
         ("foreign", tm.job(tm.load(tm.PUSH_SUCCESS), subject=STRANGER, at=tm.base_time(270)), ["foreign-success"]),
     ]
     for n in range(4):
-        expected = ["incident"] + (["spike", "spike"] if n >= 2 else [])
+        expected = ["incident"] + (["spike"] if n >= 2 else [])
         steps.append((f"burst-{n}", tm.job(branch_failure, subject=f"repo:acme/web-app:ref:refs/heads/notify-{n}",
                                            at=burst_at + 5 * n), expected))
-    steps.append(("recovery", tm.main_only_success(burst_at + 20 * 60), ["recovery", "recovery"]))
+    steps.append(("recovery", tm.main_only_success(burst_at + 20 * 60), ["recovery"]))
 
     out: list[Published] = []
     try:
@@ -449,7 +456,8 @@ def assert_renders(alert: Published, body: dict):
         assert "outside identity" in text and "stranger" in text, (alert, text)
     elif alert.kind == "spike":
         spike = json.loads(alert.context["spike"])
-        assert "Spike" in text and f"scope {spike['scope']}" in text, (alert, text)
+        # One scope (all): the fallback names the role carrying the burst instead.
+        assert "Spike" in text and f"on role {spike['top_roles'][0][0]}" in text, (alert, text)
         assert "SubjectMismatch" in text, (alert, text)  # the top cause of the burst
     elif alert.kind == "recovery":
         assert "Recovered" in text, (alert, text)
@@ -470,13 +478,13 @@ def assert_no_credential_in_logs(h: NotifierHarness, *secrets: str):
 
 def test_the_monitor_published_every_kind(published):
     kinds = Counter(p.kind for p in published)
-    assert kinds == Counter({"incident": 6, "probe": 1, "foreign-success": 1, "spike": 4, "recovery": 2}), kinds
+    assert kinds == Counter({"incident": 6, "probe": 1, "foreign-success": 1, "spike": 2, "recovery": 1}), kinds
     assert len({p.message_id for p in published}) == len(published)
     spikes = [p for p in published if p.kind == "spike"]
-    # The re-alerted spikes and the recoveries share the thread of the first spike of their scope.
+    # The re-alerted spike and the recovery share the thread of the first spike.
     threads = Counter(p.thread_id for p in published if p.kind in ("spike", "recovery"))
-    assert sorted(threads.values()) == [3, 3], threads
-    assert {p.scope for p in spikes} == {"all", f"role:{tm.MAIN_ONLY_ROLE}"}
+    assert sorted(threads.values()) == [3], threads
+    assert {p.scope for p in spikes} == {"all"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -502,7 +510,7 @@ def test_webhook_posts_one_message_per_alert(notifier, published):
     # Every message id is remembered as posted.
     claims = h.table("delivery#")
     assert {pk: item["state"] for pk, item in claims.items()} == {
-        f"delivery#{p.message_id}": "posted" for p in published}
+        p.claim: "posted" for p in published}
     # A retried delivery (the same SNS message again) posts nothing.
     for alert in (published[0], published[-1]):
         again = delivery(h.invoke(alert.event))
@@ -551,7 +559,7 @@ def test_bot_mode_threads_spikes_and_recoveries(notifier, published):
             assert body.get("thread_ts") == parent and d["in_thread"] is True, (alert, body, parent)
             # The recovery is also broadcast to the channel; a later spike is not.
             assert body.get("reply_broadcast", False) is (alert.kind == "recovery"), (alert, body)
-    assert replies == Counter({"spike": 2, "recovery": 2}), replies
+    assert replies == Counter({"spike": 1, "recovery": 1}), replies
 
     # The threads are in the state table: the first spike's ts, under its threadId and scope.
     threads = h.table("thread#")
@@ -587,7 +595,7 @@ def test_a_429_is_waited_out_and_the_message_arrives_once(notifier, published, m
     assert seen[0]["body"] == seen[1]["body"]  # the same message, sent again
     assert len(slack.delivered()) == 1
     h.timings[f"invoke with a 429 ({mode})"] = invocation.seconds
-    assert h.table("delivery#")[f"delivery#{alert.message_id}"]["state"] == "posted"
+    assert h.table("delivery#")[alert.claim]["state"] == "posted"
     assert delivery(h.invoke(alert.event))["status"] == "duplicate"
     assert len(slack.seen()) == 2
 
@@ -636,7 +644,7 @@ def test_slack_down_fails_the_invocation_and_the_redelivery_posts_once(notifier,
     assert redelivered["status"] == "posted" and redelivered["message_id"] == spike.message_id, redelivered
     assert len(slack.delivered()) == 1
     assert_renders(spike, slack.delivered()[0]["body"])
-    assert h.table("delivery#")[f"delivery#{spike.message_id}"]["state"] == "posted"
+    assert h.table("delivery#")[spike.claim]["state"] == "posted"
     if mode == "bot":
         assert h.table("thread#")[f"thread#{spike.thread_id}"]["ts"] == redelivered["ts"]
     # And once more (a duplicate delivery): nothing.
@@ -719,7 +727,7 @@ def test_a_delivery_killed_mid_post_is_not_lost_by_its_retry(notifier, published
     pending = background.submit(h.invoke_http, alert.event)
     try:
         assert len(slack.wait_for(1)) == 1, "the notifier never posted"
-        claim = h.table("delivery#").get(f"delivery#{alert.message_id}")
+        claim = h.table("delivery#").get(alert.claim)
         assert claim and claim["state"] == "pending", claim
         # The sandbox dies mid-post, as at Lambda's timeout: no chance to release the claim.
         # The watch server is restarted too (the invocation it waits for will never answer).
@@ -737,7 +745,7 @@ def test_a_delivery_killed_mid_post_is_not_lost_by_its_retry(notifier, published
     h.start_notifier(slack, "webhook")
     retry = h.invoke(alert.event)
     outcome = retry.outcome["deliveries"][0] if retry.rc == 0 and retry.outcome else None
-    claim = h.table("delivery#").get(f"delivery#{alert.message_id}")
+    claim = h.table("delivery#").get(alert.claim)
     # Correct: post it now, or fail (retryably) so that Lambda tries again after the lease.
     # Wrong: succeed without posting: Lambda never tries again and the alert is lost.
     assert retry.rc != 0 or len(slack.delivered()) == 1, (
