@@ -713,7 +713,21 @@ where
     };
     match deps.alerts.publish(&alert).await {
         Ok(()) => {}
-        Err(error) if error.retryable => return Err(HandlerError::Alert(error)),
+        Err(error) if error.retryable => {
+            // Give the lease back, so the redelivery publishes at once.
+            let released = SpikeState {
+                version: state.version + 1,
+                pending: state
+                    .pending
+                    .clone()
+                    .map(|p| PendingSpikeAlert { lease_until: 0, ..p }),
+                ..state.clone()
+            };
+            if let Err(release) = deps.state.save_spike_state(SPIKE_SCOPE, &released, expires).await {
+                tracing::warn!(error = %release, "spike alert lease not released; the next delivery waits for it");
+            }
+            return Err(HandlerError::Alert(error));
+        }
         Err(error) => tracing::error!(error = %error, "spike alert refused by the topic; not retried"),
     }
     let done = SpikeState {
