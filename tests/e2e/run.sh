@@ -35,7 +35,7 @@ binary="$(absolute "$binary" oidc-monitor)"
 notifier="${E2E_NOTIFIER_BINARY:-}"
 if [[ $# -gt 0 && "$1" != -* ]]; then notifier="$1"; shift; fi
 if [[ -z "$notifier" && -x "$e2e_root/target/debug/oidc-notifier" ]]; then notifier="$e2e_root/target/debug/oidc-notifier"; fi
-tests=("$here/test_monitor.py")
+tests=("$here/test_monitor.py" "$here/test_cli_snapshot.py")
 if [[ -n "$notifier" ]]; then
   notifier="$(absolute "$notifier" oidc-notifier)"
   tests+=("$here/test_notifier.py")
