@@ -135,7 +135,8 @@ ITEM_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "
                 "dynamodb:Query", "dynamodb:ConditionCheckItem"}
 DYNAMODB_CALL = re.compile(r"\.(get_item|put_item|update_item|delete_item|query|scan|batch_\w+|transact_\w+"
                            r"|execute_statement|batch_execute_statement|execute_transaction)\(\)")
-PK_PREFIX = re.compile(r'format!\(\s*"([a-z][a-z-]*#)\{')
+# A partition key is built as format!("prefix#{...}") or written whole ("counter#all").
+PK_PREFIX = re.compile(r'"([a-z][a-z-]*#)[a-z{]')
 
 
 def store_prefixes(crates, store):
