@@ -458,7 +458,7 @@ impl IamAccountState {
 }
 
 /// The account's OIDC providers: the list, then each provider, a few at a time.
-async fn fetch_providers(client: &aws_sdk_iam::Client) -> Result<Vec<OidcProvider>, PortError> {
+pub async fn fetch_providers(client: &aws_sdk_iam::Client) -> Result<Vec<OidcProvider>, PortError> {
     let list = client
         .list_open_id_connect_providers()
         .send()

@@ -230,44 +230,19 @@ fn policy_value(document: &str) -> Value {
         .unwrap_or_else(|| Value::String(document.to_owned()))
 }
 
+/// The providers, fetched as the monitor fetches them.
 async fn providers(iam: &aws_sdk_iam::Client) -> Result<Vec<OidcProvider>, CommandError> {
-    let list = iam
-        .list_open_id_connect_providers()
-        .send()
-        .await
-        .map_err(|e| aws_error("iam:ListOpenIDConnectProviders", &e))?;
-    let mut providers = Vec::new();
-    for arn in list
-        .open_id_connect_provider_list
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|p| p.arn)
-    {
-        let provider = match iam
-            .get_open_id_connect_provider()
-            .open_id_connect_provider_arn(&arn)
-            .send()
-            .await
-        {
-            Ok(provider) => provider,
-            // Deleted since it was listed.
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_no_such_entity_exception()) =>
-            {
-                continue
-            }
-            Err(error) => return Err(aws_error(&format!("iam:GetOpenIDConnectProvider {arn}"), &error)),
+    oidc_watch_aws::iam::fetch_providers(iam).await.map_err(|error| {
+        let denied = ["AccessDenied", "Unauthorized"]
+            .iter()
+            .any(|c| error.message.contains(c));
+        let hint = if denied {
+            format!(" The snapshot needs {PERMISSIONS}.")
+        } else {
+            String::new()
         };
-        providers.push(OidcProvider {
-            url: provider.url.unwrap_or_default(),
-            arn: Some(arn),
-            client_ids: provider.client_id_list.unwrap_or_default(),
-            thumbprint_list: provider.thumbprint_list.unwrap_or_default(),
-        });
-    }
-    Ok(providers)
+        CommandError::Aws(format!("{error}.{hint}"))
+    })
 }
 
 /// The call, AWS's own message or the error chain, and what to do about it.

@@ -156,7 +156,8 @@ pub fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<St
         &mut out,
         EscapeInvisible,
     ))?;
-    Ok(String::from_utf8(out).expect("serde_json writes UTF-8"))
+    // serde_json writes UTF-8; a lossy conversion keeps that from ever being a panic.
+    Ok(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 /// serde_json's compact output, plus `\uXXXX` for [`needs_escape`] characters.
