@@ -1,5 +1,6 @@
 //! Configuration from the environment, read once at init. The variable names are a
-//! contract (issue 3); a bad value fails init with a message naming the variable.
+//! contract (docs/contracts.md, "Environment variables"); a bad value fails init with a
+//! message naming the variable.
 
 use std::collections::HashMap;
 
