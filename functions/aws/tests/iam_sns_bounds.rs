@@ -1,7 +1,8 @@
 //! Bounds of the IAM and SNS adapters (docs/design.md, "Untrusted input"): caches that a
-//! stranger spraying role names and accounts cannot grow, errors cached briefly, no member account read with our
-//! own credentials, IAM's spelling of a role name, concurrent lookups, and an alert that
-//! always fits SNS's limit and whose failures say whether retrying can help.
+//! stranger spraying role names and accounts cannot grow, errors cached briefly, no member
+//! account read with our own credentials, IAM's spelling of a role name, concurrent
+//! lookups, and an alert that always fits SNS's limit and whose failures say whether
+//! retrying can help.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
