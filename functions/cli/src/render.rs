@@ -2,8 +2,9 @@
 //! program (subjects, claims, policy values, and the diagnosis's own explanation, fix and
 //! findings, which quote them) goes through [`escape_controls`] before it reaches the
 //! terminal, so no control (`Cc`), format (`Cf`), line or paragraph separator, tag or
-//! Hangul filler character is printed raw (issue 8). Our own line breaks and, with colour
-//! on, our own ANSI colour codes are the only control characters written.
+//! Hangul filler character is printed raw (docs/design.md, "Untrusted input"). Our own line
+//! breaks and, with colour on, our own ANSI colour codes are the only control characters
+//! written.
 
 use std::io::{self, Write};
 
@@ -201,7 +202,7 @@ pub fn write_summary(out: &mut impl Write, summary: &Summary, palette: &Palette)
 
 #[cfg(test)]
 mod tests {
-    //! Issue 8, item 7: every code point that `diagnosis::text::needs_escape` selects
+    //! Every code point that `diagnosis::text::needs_escape` selects
     //! (Cc, Cf, Zl, Zp, the tag block and the Hangul fillers: the diagnosis's
     //! `tests/invisible_text.rs` checks that set category by category) in every untrusted
     //! field of a diagnosis, through the text renderer.
