@@ -204,8 +204,8 @@ pub fn write_summary(out: &mut impl Write, summary: &Summary, palette: &Palette)
 mod tests {
     //! Every code point that `diagnosis::text::needs_escape` selects
     //! (Cc, Cf, Zl, Zp, the tag block and the Hangul fillers: the diagnosis's
-    //! `tests/invisible_text.rs` checks that set category by category) in every untrusted
-    //! field of a diagnosis, through the text renderer.
+    //! `tests/invisible_text.rs` checks that set category by category), in every untrusted
+    //! field of a diagnosis, leaves the text renderer escaped.
 
     use std::sync::Arc;
 
