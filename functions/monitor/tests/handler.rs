@@ -1,5 +1,6 @@
-//! The handler on every `events/` file and on the situations of issue 3, with in-memory
-//! ports: no AWS, a clock the test moves.
+//! The handler on every `events/` file and on the situations docs/design.md describes
+//! (incidents, alert claims, rate limits, spikes), with in-memory ports: no AWS, a clock
+//! the test moves.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
