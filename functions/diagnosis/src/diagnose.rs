@@ -107,7 +107,8 @@ pub struct FailedCondition {
     pub provenance: Option<Provenance>,
 }
 
-/// One event's diagnosis: the JSON contract of `oidc-watch diagnose` (DESIGN.md).
+/// One event's diagnosis: the JSON contract of `oidc-watch diagnose` (docs/contracts.md,
+/// "The diagnosis JSON").
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Diagnosis {
     pub event_id: Option<String>,
@@ -655,7 +656,8 @@ fn duration_exceeded(requested: u64, role: &Role) -> Verdict {
     )
 }
 
-/// Non-AccessDenied error codes, as reference/cloudtrail-events.md §2 lists them.
+/// Non-AccessDenied error codes and the STS messages that tell them apart (docs/design.md,
+/// "The cause cascade").
 fn from_error_code(
     code: &str,
     claims: &Claims,
