@@ -1,4 +1,5 @@
-//! Trust-policy evaluation with IAM semantics (reference/iam-and-claims.md §1), recording
+//! Trust-policy evaluation with IAM semantics (docs/design.md, "Evaluating the trust
+//! policy"), recording
 //! for every statement which part matched or failed, and why.
 //!
 //! Evaluation is three-valued: a key that STS sees but CloudTrail does not record is
