@@ -1,5 +1,5 @@
 //! Which condition keys STS evaluates for a web-identity call, and which of them the
-//! CloudTrail record shows (reference/iam-and-claims.md §1.4, §5).
+//! CloudTrail record shows (docs/design.md, "Evaluating the trust policy").
 
 use crate::claims::Claims;
 use crate::evaluate::{Context, Provenance};
