@@ -1,5 +1,5 @@
 //! The `sub` claim of each CI provider, parsed into what it says about the job
-//! (reference/iam-and-claims.md §3, cloudtrail-events.md §6).
+//! (docs/design.md, "Subjects per provider").
 
 use serde::Serialize;
 
