@@ -1,6 +1,5 @@
 //! Trust-policy evaluation with IAM semantics (docs/design.md, "Evaluating the trust
-//! policy"), recording
-//! for every statement which part matched or failed, and why.
+//! policy"), recording for every statement which part matched or failed, and why.
 //!
 //! Evaluation is three-valued: a key that STS sees but CloudTrail does not record is
 //! `Unknown`, so the diagnosis can tell "this condition fails" from "cannot be checked".
