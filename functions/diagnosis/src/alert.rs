@@ -1,5 +1,5 @@
 //! Alerts: what happened, how bad, and the diagnosis, as an Amazon Q Developer custom
-//! notification (DESIGN.md "Alert message") with a plain-text body for email.
+//! notification (docs/contracts.md, "The alert message") with a plain-text body for email.
 
 use std::collections::BTreeMap;
 
