@@ -1,6 +1,6 @@
-//! Metric model: names and dimension sets (DESIGN.md "Metrics"), and CloudWatch Embedded
-//! Metric Format, validated against EMF's limits because CloudWatch drops a bad blob
-//! silently.
+//! Metric model: names and dimension sets (docs/contracts.md, "Metrics"), and CloudWatch
+//! Embedded Metric Format, validated against EMF's limits because CloudWatch drops a bad
+//! blob silently.
 
 use std::collections::BTreeMap;
 
