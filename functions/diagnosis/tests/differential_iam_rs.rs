@@ -487,7 +487,7 @@ proptest! {
     }
 
     /// Claims are lists (a JWT `aud` may be an array), set operators only: a plain
-    /// operator on a multivalued key is undocumented (reference §1.3, §6).
+    /// operator on a multivalued key is undocumented by AWS.
     #[test]
     fn agrees_with_iam_rs_on_multivalued_claims(
         policy in policy(multivalued_operators),
