@@ -1,5 +1,6 @@
-//! The IAM semantics table (reference/iam-and-claims.md §1.2-1.3) as data: every row is one
-//! line, and one test per table runs all rows and reports every failing row by name.
+//! The IAM semantics table (the rules of docs/design.md, "Evaluating the trust policy") as
+//! data: every row is one line, and one test per table runs all rows and reports every
+//! failing row by name.
 //!
 //! Notation inside the JSON of a row:
 //! - `{gh}` stands for the GitHub issuer `token.actions.githubusercontent.com`, so
