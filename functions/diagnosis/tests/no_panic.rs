@@ -1,8 +1,8 @@
 //! Hostile input never panics the library, and what it returns stays sensible.
 //!
-//! DESIGN.md, "Untrusted input": `sub`, repository and branch names are
-//! attacker-controlled; messages escape and bound them; "No input, however malformed, may
-//! panic a function." Properties of every diagnosis:
+//! docs/design.md, "Untrusted input": `sub`, repository and branch names are
+//! attacker-controlled; messages escape and bound them; no input, however malformed, may
+//! panic. Properties of every diagnosis:
 //! - [`Check::Sound`]: no panic, the explanation is not empty, `cause == None` exactly when
 //!   the record has no `errorCode`, and the diagnosis serialises;
 //! - [`Check::Strict`] adds: explanation and fix hold no raw control character (untrusted
@@ -560,7 +560,8 @@ fn snapshot_trusting(policy: &Value) -> AccountSnapshot {
     AccountSnapshot::from_json(&snapshot.to_string()).unwrap()
 }
 
-/// The decision agrees with the statement traces (reference §1.2).
+/// The decision agrees with the statement traces (an explicit Deny beats any Allow;
+/// docs/design.md, "Evaluating the trust policy").
 fn check_decision(evaluation: &Evaluation) -> Result<(), TestCaseError> {
     let matched = |effect: &str| {
         evaluation
@@ -949,8 +950,7 @@ proptest! {
 
 // ---------------------------------------------------------------------------------------
 // Untrusted text outside the subject (errorCode, provider URL/ARN, account id, aud) must
-// reach messages quoted and bounded too. DESIGN.md, "Untrusted input": escape untrusted
-// text and "bound their length in messages".
+// reach messages quoted and bounded too (docs/design.md, "Untrusted input").
 
 proptest! {
     #![proptest_config(config(256))]
