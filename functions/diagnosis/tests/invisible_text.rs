@@ -1,4 +1,4 @@
-//! Issue 8, item 7: no character of general categories Cc, Cf, Zl or Zp, of the tag block
+//! No character of general categories Cc, Cf, Zl or Zp, of the tag block
 //! U+E0000–U+E007F, or Hangul filler leaves the system raw. Every such code point (all
 //! of 0..=0x10FFFF, selected by category with `unicode-properties`, independently of
 //! `text::is_invisible`) goes through each renderer of the diagnosis: `text::quote`,
@@ -16,7 +16,7 @@ const SAMPLE: &str = "subject-mismatch/branch/github-feature-branch-vs-main-only
 /// Letters (`Lo`) that render as nothing.
 const HANGUL_FILLERS: [char; 4] = ['\u{115F}', '\u{1160}', '\u{3164}', '\u{FFA0}'];
 
-/// What issue 8 says must never leave raw, by category.
+/// What must never leave raw, by category (docs/design.md, "Untrusted input").
 fn required(c: char) -> bool {
     matches!(
         c.general_category(),
