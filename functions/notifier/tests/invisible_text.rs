@@ -1,4 +1,4 @@
-//! Issue 8, item 7, in Slack: no control (`Cc`), format (`Cf`), line or paragraph
+//! In Slack: no control (`Cc`), format (`Cf`), line or paragraph
 //! separator (`Zl`, `Zp`), tag (U+E0000–U+E007F) or Hangul filler character reaches a
 //! message raw. Every such code point goes through the escaping functions, through the
 //! real producer (event -> diagnosis -> Q notification -> `render`), and through a forged
