@@ -1,5 +1,5 @@
 //! Alarm enrichment: `GetMetricData` for the failures in the alarm's window, broken down
-//! by `Cause` and by `RoleName` (the dimension sets oidc-monitor emits, DESIGN.md
+//! by `Cause` and by `RoleName` (the dimension sets oidc-monitor emits, docs/contracts.md,
 //! "Metrics"). Each breakdown is one `SEARCH` expression, so no dimension value has to be
 //! known in advance; a dynamic label names each series by its dimension value.
 
