@@ -1,7 +1,7 @@
 //! Untrusted text in Slack `mrkdwn`: escaped, defused and bounded.
 //!
 //! Subjects, repository and branch names, role ARNs and everything a diagnosis quotes from
-//! them come from strangers (DESIGN.md "Untrusted input"). Before any of it reaches a
+//! them come from strangers (docs/design.md, "Untrusted input"). Before any of it reaches a
 //! Slack text object it goes through [`mrkdwn`], which
 //! - escapes `&`, `<` and `>` as Slack asks, so no `<!channel>`, `<!here>`, `<@U…>`,
 //!   `<#C…>` or `<url|text>` link can be formed;
