@@ -1,5 +1,5 @@
-//! The real, public CloudTrail records in `tests/data/real-events/` (copied unchanged from
-//! `shared/real-events/`; its README says where each came from): every one parses and
+//! The real, public CloudTrail records in `tests/data/real-events/` (unchanged; its README
+//! says where each came from): every one parses and
 //! yields the claims it holds, and diagnoses without a snapshot to the cause the event
 //! alone supports.
 
