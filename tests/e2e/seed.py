@@ -7,7 +7,7 @@ Usage (from the e2e venv):
       [--out target/e2e/seed.json]
 
 Creates, in moto:
-  * for every account snapshot (DESIGN.md "Account snapshot", or the output of
+  * for every account snapshot (docs/contracts.md "Account snapshots", or the output of
     `aws iam get-account-authorization-details`): every role (trust policy, MaxSessionDuration,
     path) and every OIDC provider (URL, client ids, thumbprints), IN THE SNAPSHOT'S ACCOUNT;
   * in every snapshot account other than the home account, the cross-account read role
