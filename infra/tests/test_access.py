@@ -1,4 +1,4 @@
-"""Who may do what (issue 8, item 8 "Infra"): the notifier's SSM SecureString option, the
+"""Who may do what: the notifier's SSM SecureString option, the
 alert topic's policy, disjoint DynamoDB key prefixes per function, the state table's TTL,
 the read role's organisation conditions, the monitor's reserved concurrency and the alarm
 on its failure queue. Conditional parts are checked as deployed, with
