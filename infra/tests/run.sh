@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Infrastructure tests (issue 5), for tests/run to call:
+# Infrastructure tests (docs/design.md, testing ladder, tier 5), for tests/run to call:
 #   cfn-lint and sam validate --lint on both templates; checkov; the stack's shape; the
 #   dashboard and Contributor Insights bodies as JSON; every metric, dimension, log field,
 #   environment variable and permission checked against the Rust code; the EventBridge
