@@ -162,7 +162,7 @@ SDK_ACTIONS = {
 NOT_GRANTED: dict[str, str] = {}
 # Permissions granted for something other than an SDK call in the function's code.
 NOT_SDK = {"kms:Decrypt", "kms:GenerateDataKey"}  # the encrypted topic, table and queue; SSM's decryption
-# Granted before the code needs them (issue 8): the condition checks of the monitor's
+# Granted before the code needs them: the condition checks of the monitor's
 # TransactWriteItems. Harmless once the code calls transact_write_items.
 AHEAD_OF_CODE = {"MonitorFunction": {"dynamodb:ConditionCheckItem"}}
 
