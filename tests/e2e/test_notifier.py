@@ -1,4 +1,5 @@
-"""End-to-end tests of oidc-notifier as a real Lambda process (testing ladder, tier 4; issue 4).
+"""End-to-end tests of oidc-notifier as a real Lambda process (tier 4 of the testing ladder,
+docs/design.md).
 
 What the notifier gets here is what oidc-monitor really published: once per session the
 monitor (E2E_MONITOR_BINARY) runs on a few made-up events (two incidents, a probe, a foreign
