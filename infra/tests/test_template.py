@@ -1,5 +1,5 @@
-"""The shape of the stack: what issue 5 asks of it, checked on the parsed template and on
-its CloudFormation translation."""
+"""The shape of the stack that infra/README.md describes, checked on the parsed template and
+on its CloudFormation translation."""
 
 import json
 import re
