@@ -145,7 +145,7 @@ def test_patterns_match_exactly_their_samples(aws, template, forwarder, which):
 
 
 def test_moto_supports_exists_both_ways(aws):
-    """Reported in the issue: moto 5.2.5 evaluates {"exists": true|false} on leaf fields."""
+    """The rules rely on it: moto 5.2.5 evaluates {"exists": true|false} on leaf fields."""
     events, sqs = aws("events", "ap-south-1"), aws("sqs", "ap-south-1")
     url = sqs.create_queue(QueueName="exists-probe")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
