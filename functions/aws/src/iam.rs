@@ -446,24 +446,61 @@ impl IamAccountState {
         &self,
         client: &aws_sdk_iam::Client,
         account: &str,
+        expected: Option<&str>,
     ) -> Result<Vec<OidcProvider>, PortError> {
         if let Some(cached) = lock(&self.providers).get(account) {
             return cached;
         }
-        let result = fetch_providers(client).await;
+        let expected = expected.filter(|arn| is_provider_arn_in(arn, account));
+        let result = fetch_providers_expecting(client, expected).await;
         let ttl = if result.is_ok() { self.ttl } else { self.error_ttl };
         lock(&self.providers).insert(account.to_owned(), result.clone(), ttl);
         result
     }
 }
 
+/// `arn:<partition>:iam::<account>:oidc-provider/<url>`, of a length and alphabet IAM
+/// could have made: a stranger's event names the provider.
+fn is_provider_arn_in(arn: &str, account: &str) -> bool {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(owner), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return false;
+    };
+    arn.len() <= 2048
+        && partition.starts_with("aws")
+        && owner == account
+        && resource.len() > "oidc-provider/".len()
+        && resource.starts_with("oidc-provider/")
+        && resource.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// The account's OIDC providers: the list, then each provider, a few at a time.
 pub async fn fetch_providers(client: &aws_sdk_iam::Client) -> Result<Vec<OidcProvider>, PortError> {
-    let list = client
-        .list_open_id_connect_providers()
-        .send()
-        .await
-        .map_err(|e| sdk_error("iam", "ListOpenIDConnectProviders", &e))?;
+    fetch_providers_expecting(client, None).await
+}
+
+/// As [`fetch_providers`]; the `expected` provider is asked for alongside the list, and
+/// kept only if the list names it.
+async fn fetch_providers_expecting(
+    client: &aws_sdk_iam::Client,
+    expected: Option<&str>,
+) -> Result<Vec<OidcProvider>, PortError> {
+    let list = client.list_open_id_connect_providers().send();
+    let early = async {
+        match expected {
+            Some(arn) => Some(get_provider(client, arn.to_owned()).await),
+            None => None,
+        }
+    };
+    let (list, early) = tokio::join!(list, early);
+    let list = list.map_err(|e| sdk_error("iam", "ListOpenIDConnectProviders", &e))?;
     let arns: Vec<String> = list
         .open_id_connect_provider_list
         .unwrap_or_default()
@@ -471,15 +508,21 @@ pub async fn fetch_providers(client: &aws_sdk_iam::Client) -> Result<Vec<OidcPro
         .filter_map(|entry| entry.arn)
         .collect();
     let mut found: Vec<Option<OidcProvider>> = vec![None; arns.len()];
+    let mut fetched = None;
+    if let (Some(arn), Some(Ok(provider))) = (expected, early) {
+        if let Some(index) = arns.iter().position(|a| a == arn) {
+            found[index] = provider;
+            fetched = Some(index);
+        }
+    }
+    let mut remaining = (0..arns.len()).filter(|i| Some(*i) != fetched);
     let mut tasks = tokio::task::JoinSet::new();
-    let mut next = 0;
     loop {
-        while next < arns.len() && tasks.len() < PROVIDER_GETS_IN_FLIGHT {
+        while tasks.len() < PROVIDER_GETS_IN_FLIGHT {
+            let Some(index) = remaining.next() else { break };
             let client = client.clone();
-            let arn = arns[next].clone();
-            let index = next;
+            let arn = arns[index].clone();
             tasks.spawn(async move { (index, get_provider(&client, arn).await) });
-            next += 1;
         }
         match tasks.join_next().await {
             Some(Ok((index, Ok(provider)))) => found[index] = provider,
@@ -533,6 +576,15 @@ async fn get_provider(client: &aws_sdk_iam::Client, arn: String) -> Result<Optio
 
 impl AccountState for IamAccountState {
     async fn snapshot(&self, account_id: &str, role_name: &str) -> Result<AccountSnapshot, PortError> {
+        self.snapshot_expecting(account_id, role_name, None).await
+    }
+
+    async fn snapshot_expecting(
+        &self,
+        account_id: &str,
+        role_name: &str,
+        provider_arn: Option<&str>,
+    ) -> Result<AccountSnapshot, PortError> {
         if !is_account_id(account_id) {
             return Err(PortError::new(
                 "iam",
@@ -544,7 +596,7 @@ impl AccountState for IamAccountState {
         // Both finish (and are cached) even when the other fails.
         let (role, providers) = tokio::join!(
             self.role(&client, account_id, role_name),
-            self.providers(&client, account_id)
+            self.providers(&client, account_id, provider_arn)
         );
         Ok(AccountSnapshot::from_iam(
             account_id, role_name, role?, providers?,

@@ -21,7 +21,9 @@ use aws_sdk_dynamodb::operation::query::{QueryError, QueryOutput};
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemInput, UpdateItemOutput};
 use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
-use aws_sdk_iam::operation::get_open_id_connect_provider::GetOpenIdConnectProviderOutput;
+use aws_sdk_iam::operation::get_open_id_connect_provider::{
+    GetOpenIDConnectProviderError, GetOpenIdConnectProviderOutput,
+};
 use aws_sdk_iam::operation::get_role::{GetRoleError, GetRoleOutput};
 use aws_sdk_iam::operation::list_open_id_connect_providers::ListOpenIdConnectProvidersOutput;
 use aws_sdk_iam::types::error::NoSuchEntityException;
@@ -336,6 +338,91 @@ async fn iam_snapshot_reads_the_role_and_providers_and_caches_them() -> TestResu
     );
     // No read role configured: STS is never asked.
     assert_eq!((sts.identity.num_calls(), sts.assume.num_calls()), (0, 0));
+    Ok(())
+}
+
+#[tokio::test]
+async fn iam_snapshot_expecting_the_event_provider_asks_for_each_provider_once() -> TestResult {
+    let providers = |snapshot: &diagnosis::snapshot::AccountSnapshot| {
+        let mut urls: Vec<String> = snapshot.providers.iter().map(|p| format!("{p:?}")).collect();
+        urls.sort();
+        (urls, snapshot.role(ROLE).map(|r| r.arn.clone()))
+    };
+    let iam = IamRules::found();
+    let state = IamAccountState::from_clients(
+        &sdk_config(None),
+        iam.client(),
+        StsRules::new().client(),
+        None,
+        HOUR,
+    );
+    let plain = providers(&state.snapshot(ACCOUNT, ROLE).await?);
+    assert_eq!(plain.0.len(), 2);
+
+    // The event's provider is fetched alongside the list; the list still decides.
+    let iam = IamRules::found();
+    let state = IamAccountState::from_clients(
+        &sdk_config(None),
+        iam.client(),
+        StsRules::new().client(),
+        None,
+        HOUR,
+    );
+    let expecting = state
+        .snapshot_expecting(ACCOUNT, ROLE, Some(GITHUB_PROVIDER))
+        .await?;
+    assert_eq!(providers(&expecting), plain);
+    assert_eq!(
+        iam.calls(),
+        (1, 1, 2),
+        "the expected provider was asked for twice"
+    );
+
+    // A provider the account does not have costs one call and changes nothing.
+    let iam = IamRules::found();
+    let unknown = mock!(aws_sdk_iam::Client::get_open_id_connect_provider)
+        .match_requests(|r| {
+            r.open_id_connect_provider_arn()
+                .is_some_and(|a| a.ends_with("/gitlab.example.com"))
+        })
+        .then_error(|| {
+            GetOpenIDConnectProviderError::NoSuchEntityException(NoSuchEntityException::builder().build())
+        });
+    let client = mock_client!(
+        aws_sdk_iam,
+        RuleMode::MatchAny,
+        [&iam.get_role, &iam.list, &iam.get_github, &iam.get_ghes, &unknown]
+    );
+    let state =
+        IamAccountState::from_clients(&sdk_config(None), client, StsRules::new().client(), None, HOUR);
+    let snapshot = state
+        .snapshot_expecting(
+            ACCOUNT,
+            ROLE,
+            Some("arn:aws:iam::111122223333:oidc-provider/gitlab.example.com"),
+        )
+        .await?;
+    assert_eq!(providers(&snapshot), plain);
+    assert_eq!((iam.calls(), unknown.num_calls()), ((1, 1, 2), 1));
+
+    // An ARN in another account, or not of IAM's alphabet, is not asked for at all.
+    for odd in [
+        "arn:aws:iam::444455556666:oidc-provider/token.actions.githubusercontent.com",
+        "arn:aws:iam::111122223333:oidc-provider/token.actions\ngithubusercontent.com\u{202e}",
+        "arn:aws:iam::111122223333:oidc-provider/",
+    ] {
+        let iam = IamRules::found();
+        let state = IamAccountState::from_clients(
+            &sdk_config(None),
+            iam.client(),
+            StsRules::new().client(),
+            None,
+            HOUR,
+        );
+        let snapshot = state.snapshot_expecting(ACCOUNT, ROLE, Some(odd)).await?;
+        assert_eq!(providers(&snapshot), plain, "{odd}");
+        assert_eq!(iam.calls(), (1, 1, 2), "{odd}");
+    }
     Ok(())
 }
 

@@ -37,6 +37,18 @@ pub trait AccountState {
         account_id: &str,
         role_name: &str,
     ) -> impl Future<Output = Result<AccountSnapshot, PortError>> + Send;
+
+    /// As [`AccountState::snapshot`], knowing which provider the event names
+    /// (`arn:…:oidc-provider/<url>`): an adapter may fetch it alongside the list instead of
+    /// after it. The answer is the same.
+    fn snapshot_expecting(
+        &self,
+        account_id: &str,
+        role_name: &str,
+        _provider_arn: Option<&str>,
+    ) -> impl Future<Output = Result<AccountSnapshot, PortError>> + Send {
+        self.snapshot(account_id, role_name)
+    }
 }
 
 pub trait MetricSink {
