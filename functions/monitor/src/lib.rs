@@ -130,6 +130,8 @@ pub struct Memo {
     owners: Mutex<HashMap<String, BTreeSet<Owner>>>,
     /// Whether a spike may be on (or an alert pending): `None` until first read.
     spike_active: Mutex<Option<bool>>,
+    /// The alert-rate window this instance last counted an alert in.
+    alert_window: Mutex<Option<i64>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -139,6 +141,14 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Memo {
     fn incident_open(&self, key: &str, now: i64) -> bool {
         lock(&self.incidents).get(key).is_some_and(|until| *until >= now)
+    }
+
+    fn alert_window(&self) -> Option<i64> {
+        *lock(&self.alert_window)
+    }
+
+    fn remember_alert_window(&self, window: i64) {
+        *lock(&self.alert_window) = Some(window);
     }
 
     fn remember_incident(&self, key: &str, until: i64, now: i64) {
@@ -274,8 +284,16 @@ where
     let config = &deps.config;
 
     let mut enrichment_error = None;
+    let expected_provider = match (&claims.provider, claims.account_id.as_deref()) {
+        (Some(provider), Some(account)) => Some(provider.arn_in(account)),
+        _ => None,
+    };
     let snapshot = match (claims.account_id.as_deref(), claims.role_name.as_deref()) {
-        (Some(account), Some(role)) => match deps.accounts.snapshot(account, role).await {
+        (Some(account), Some(role)) => match deps
+            .accounts
+            .snapshot_expecting(account, role, expected_provider.as_deref())
+            .await
+        {
             Ok(snapshot) => Some(snapshot),
             Err(error) => {
                 tracing::warn!(error = %error, "IAM lookup failed; diagnosing from the event alone");
@@ -333,6 +351,7 @@ where
     let window = config.incident_window_seconds;
     let mut counters_changed = false;
     let mut redelivered_opener = false;
+    let mut settle = false;
     match kind {
         None => {
             let first = deps
@@ -421,15 +440,32 @@ where
                     Delivered::HeldBack => result.held_back.push(kind.as_str()),
                     Delivered::Refused => {}
                 }
+                settle = matches!(delivered, Delivered::Sent | Delivered::Refused);
             }
         }
     }
 
+    // Settling the incident's alert and the spike check touch different items: one round
+    // trip for both.
     let spike_may_be_on = *lock(&deps.memo.spike_active) != Some(false);
-    if counters_changed || redelivered_opener || spike_may_be_on {
-        if let Some(kind) = check_spike(deps, &account, now, wall).await? {
-            result.alerts.push(kind);
+    let check = counters_changed || redelivered_opener || spike_may_be_on;
+    let (settled, spiked) = tokio::join!(
+        async {
+            match settle {
+                true => deps.state.finish_alert(&key).await,
+                false => Ok(()),
+            }
+        },
+        async {
+            match check {
+                true => check_spike(deps, &account, now, wall).await,
+                false => Ok(None),
+            }
         }
+    );
+    settled.map_err(HandlerError::State)?;
+    if let Some(kind) = spiked? {
+        result.alerts.push(kind);
     }
 
     tracing::info!(
@@ -471,8 +507,9 @@ enum Delivered {
     Refused,
 }
 
-/// The opener's work: count the failure, pass the rate limits, publish, settle. Each
-/// step is idempotent per incident, so a redelivery may run it again.
+/// The opener's work: count the failure, pass the rate limits, publish. A sent or refused
+/// alert is settled by the caller (`finish_alert`); a held-back one here. Each step is
+/// idempotent per incident, so a redelivery may run it again.
 async fn alert_incident<A, M, L, S>(
     deps: &Deps<A, M, L, S>,
     job: IncidentAlert<'_>,
@@ -527,10 +564,26 @@ where
             .count_alert(window, &job.incident.id, window + ALERT_WINDOW_SECONDS + DAY)
             .await
     };
-    let (counted, probe_token, in_window) = tokio::join!(count, probe_token, rate);
+    // The previous hour matters only to the first alert of this one, which an instance
+    // that already counted in this window cannot be: read it alongside, not after.
+    let first_in_window = deps.memo.alert_window() != Some(window);
+    let previous = async {
+        match first_in_window && job.kind != AlertKind::ForeignSuccess {
+            true => deps
+                .state
+                .alert_count(window - ALERT_WINDOW_SECONDS)
+                .await
+                .map(Some),
+            false => Ok(None),
+        }
+    };
+    let (counted, probe_token, in_window, previous) = tokio::join!(count, probe_token, rate, previous);
     counted.map_err(HandlerError::State)?;
     let probe_token = probe_token.map_err(HandlerError::State)?;
     let in_window = in_window.map_err(HandlerError::State)?;
+    if job.kind != AlertKind::ForeignSuccess {
+        deps.memo.remember_alert_window(window);
+    }
 
     let limit = config.alerts_per_hour;
     let mut notes = Vec::new();
@@ -539,11 +592,14 @@ where
             "Alert rate limit reached ({limit} per hour): later incident and probe alerts this hour are held back and counted in the AlertsHeldBack metric."
         ));
     } else if in_window == 1 {
-        let previous = deps
-            .state
-            .alert_count(window - ALERT_WINDOW_SECONDS)
-            .await
-            .map_err(HandlerError::State)?;
+        let previous = match previous.map_err(HandlerError::State)? {
+            Some(previous) => previous,
+            None => deps
+                .state
+                .alert_count(window - ALERT_WINDOW_SECONDS)
+                .await
+                .map_err(HandlerError::State)?,
+        };
         if previous > limit + 1 {
             notes.push(format!(
                 "{} alerts were held back by the rate limit in the previous hour (AlertsHeldBack metric; the log has each diagnosis).",
@@ -596,10 +652,6 @@ where
             Delivered::Refused
         }
     };
-    deps.state
-        .finish_alert(job.key)
-        .await
-        .map_err(HandlerError::State)?;
     Ok(delivered)
 }
 
