@@ -15,6 +15,7 @@ mod commands;
 mod input;
 mod render;
 mod snapshot;
+mod workflows;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,6 +76,10 @@ enum Command {
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Pre-flight: the OIDC jobs of workflow files, their id-token permission, the subjects
+    /// they present and, with --account, each subject's verdict. Exit 1 on findings at or
+    /// above --fail-on, 2 on bad input.
+    CheckWorkflows(workflows::CheckWorkflowsArgs),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -95,6 +100,9 @@ fn main() -> ExitCode {
         } => commands::diagnose(&inputs, &accounts, owners.as_deref(), format, no_color),
         Command::Evaluate { policy, request } => commands::evaluate(&policy, &request),
         Command::Snapshot { roles, output } => snapshot::snapshot(roles.as_deref(), output.as_deref()),
+        Command::CheckWorkflows(args) => {
+            workflows::run(&args).map_err(|e| commands::CommandError::Usage(e.to_string()))
+        }
     };
     match result {
         Ok(code) => code,
