@@ -12,6 +12,7 @@
 //! 2 for bad arguments, snapshots, policies or requests, and failed AWS calls.
 
 mod commands;
+mod impact;
 mod input;
 mod render;
 mod snapshot;
@@ -76,6 +77,9 @@ enum Command {
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// What a trust-policy change does before it is applied: the subjects that assumed
+    /// the role, judged under the old and the new policy, and the shapes it newly admits.
+    Impact(impact::ImpactArgs),
     /// Pre-flight: the OIDC jobs of workflow files, their id-token permission, the subjects
     /// they present and, with --account, each subject's verdict. Exit 1 on findings at or
     /// above --fail-on, 2 on bad input.
@@ -100,6 +104,7 @@ fn main() -> ExitCode {
         } => commands::diagnose(&inputs, &accounts, owners.as_deref(), format, no_color),
         Command::Evaluate { policy, request } => commands::evaluate(&policy, &request),
         Command::Snapshot { roles, output } => snapshot::snapshot(roles.as_deref(), output.as_deref()),
+        Command::Impact(args) => impact::run(&args).map_err(|e| commands::CommandError::Usage(e.to_string())),
         Command::CheckWorkflows(args) => {
             workflows::run(&args).map_err(|e| commands::CommandError::Usage(e.to_string()))
         }
