@@ -321,3 +321,49 @@ fn history_directories_keep_only_the_role_and_old_policy_files_work() {
         .iter()
         .any(|a| a["kind"] == "other-owner"));
 }
+
+#[test]
+fn workflow_jobs_present_their_subjects_through_check_workflows() {
+    let output = Command::new(env!("CARGO_BIN_EXE_oidc-watch"))
+        .args([
+            "impact",
+            "--role",
+            ROLE,
+            "--policy",
+            "tests/data/impact/narrow.json",
+            "--account",
+            ACCOUNT,
+            "--workflows",
+            "tests/data/impact/workflows",
+            "--repository",
+            "acme/web-app",
+            "--default-branch",
+            "main",
+            "--format",
+            "json",
+        ])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    let prod = subject(&report, PROD);
+    assert_eq!(prod["origins"], serde_json::json!(["workflow"]));
+    assert_eq!(prod["change"], "breaks");
+    assert!(
+        prod["seen_in"][0].as_str().unwrap().contains("deploy.yml"),
+        "{prod}"
+    );
+    // pull_request was denied before as after: not this change's doing.
+    assert_eq!(
+        subject(&report, "repo:acme/web-app:pull_request")["change"],
+        "still-denied"
+    );
+    // The job whose role is ${{ secrets.OTHER_ROLE }} is named in a note, not guessed.
+    assert!(report["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n.as_str().unwrap().contains("--workflow-role")));
+}

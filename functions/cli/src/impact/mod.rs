@@ -38,6 +38,8 @@ pub enum ImpactError {
     },
     #[error("{0}")]
     History(String),
+    #[error("--workflows: {0}")]
+    Workflows(String),
     #[error("{0}")]
     Usage(String),
     #[error("writing output: {0}")]
@@ -71,6 +73,22 @@ pub struct ImpactArgs {
     /// calls of the role are the subjects judged.
     #[arg(long, value_name = "PATH", num_args = 1..)]
     history: Vec<String>,
+    /// Workflow files, folders or repository roots (as `check-workflows` reads them): the
+    /// subjects of the jobs that assume the role are judged too.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    workflows: Vec<PathBuf>,
+    /// For --workflows: the repository (default: git remote origin).
+    #[arg(long, value_name = "OWNER/REPO")]
+    repository: Option<String>,
+    /// For --workflows: the default branch (default: from git).
+    #[arg(long, value_name = "BRANCH")]
+    default_branch: Option<String>,
+    /// For --workflows: the repository's include_claim_keys template.
+    #[arg(long, value_name = "KEY,KEY")]
+    sub_template: Option<String>,
+    /// For --workflows: the role behind ${{ secrets.NAME }} or ${{ vars.NAME }}; repeatable.
+    #[arg(long = "workflow-role", value_name = "NAME=ARN")]
+    workflow_roles: Vec<String>,
     /// A template parameter or pseudo-parameter value, K=V; repeatable.
     #[arg(long = "parameter", value_name = "K=V")]
     parameters: Vec<String>,
@@ -109,17 +127,17 @@ pub fn run(args: &ImpactArgs) -> Result<ExitCode, ImpactError> {
     let account_hint = snapshot_role.as_ref().map(|r| r.account_id.clone());
     subjects::read_history(&args.history, &args.role, account_hint.as_deref(), &mut subjects)?;
     let (calls, failures) = (subjects.calls, subjects.failures);
-    let observed: Vec<Observed> = subjects.into_vec();
+    let from_history: Vec<Observed> = std::mem::take(&mut subjects).into_vec();
 
     let role_arn = snapshot_role
         .as_ref()
         .map(|r| r.arn.clone())
-        .or_else(|| observed.iter().find_map(|o| o.claims.role_arn.clone()));
+        .or_else(|| from_history.iter().find_map(|o| o.claims.role_arn.clone()));
     let account_id = role_arn
         .as_deref()
         .and_then(account_of_arn)
         .or_else(|| snapshot_role.as_ref().map(|r| r.account_id.clone()))
-        .or_else(|| observed.iter().find_map(|o| o.claims.account_id.clone()));
+        .or_else(|| from_history.iter().find_map(|o| o.claims.account_id.clone()));
     let partition = role_arn
         .as_deref()
         .and_then(|arn| arn.split(':').nth(1))
@@ -180,6 +198,30 @@ pub fn run(args: &ImpactArgs) -> Result<ExitCode, ImpactError> {
     };
     let new_source = policy_source::read(&args.policy, &args.role, &known)?;
 
+    // Workflow jobs present their subjects to the old policy's GitHub provider.
+    let mut notes = Vec::new();
+    let mut subjects = Subjects::default();
+    for observed in from_history {
+        subjects.insert(observed);
+    }
+    if !args.workflows.is_empty() {
+        let provider_arn = github_provider(&old_policy, account_id.as_deref());
+        let inputs = subjects::WorkflowInputs {
+            paths: &args.workflows,
+            repository: args.repository.clone(),
+            default_branch: args.default_branch.clone(),
+            sub_template: args.sub_template.clone(),
+            roles: args.workflow_roles.clone(),
+        };
+        notes.extend(subjects::read_workflows(
+            &inputs,
+            &args.role,
+            &provider_arn,
+            &mut subjects,
+        )?);
+    }
+    let observed = subjects.into_vec();
+
     let role = RoleContext {
         name: &args.role,
         arn: role_arn.unwrap_or_else(|| {
@@ -205,8 +247,9 @@ pub fn run(args: &ImpactArgs) -> Result<ExitCode, ImpactError> {
         comparison,
         calls,
         failures,
-        !args.history.is_empty(),
+        !args.history.is_empty() || !args.workflows.is_empty(),
         args.strict,
+        notes,
     );
 
     let stdout = std::io::stdout();
@@ -295,6 +338,26 @@ fn read_snapshot(path: &Path) -> Result<AccountSnapshot, ImpactError> {
         };
         fail(line, e.to_string())
     })
+}
+
+/// The GitHub provider the old policy trusts (the first), else GitHub's in the account.
+fn github_provider(policy: &PolicyDocument, account_id: Option<&str>) -> String {
+    policy
+        .statements
+        .iter()
+        .filter(|s| s.is_allow())
+        .flat_map(|s| s.federated_principals())
+        .find(|p| {
+            let url = p.split_once(":oidc-provider/").map_or(p.as_str(), |(_, u)| u);
+            diagnosis::subject::ProviderKind::from_url(url) == diagnosis::subject::ProviderKind::GitHub
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            format!(
+                "arn:aws:iam::{}:oidc-provider/token.actions.githubusercontent.com",
+                account_id.unwrap_or("000000000000")
+            )
+        })
 }
 
 /// The exact `sub` values the old policy names: their stranger's variants are tried even

@@ -86,18 +86,18 @@ impl Report {
         history_failures: usize,
         history_given: bool,
         strict: bool,
+        mut notes: Vec<String>,
     ) -> Report {
-        let mut notes = Vec::new();
         let compared = comparison.is_some();
         let (subjects, admitted, widening, findings) = match comparison {
             Some(c) => (c.subjects, c.admitted, c.widening, c.findings),
             None => (Vec::new(), Vec::new(), Vec::new(), Vec::new()),
         };
         if compared && !history_given {
-            notes.push("No --history: no observed subject was judged; only the stranger's variants of the old policy's exact subjects and the audit were compared.".to_owned());
+            notes.push("No --history or --workflows: no observed subject was judged; only the stranger's variants of the old policy's exact subjects and the audit were compared.".to_owned());
         } else if compared && subjects.is_empty() {
             notes.push(format!(
-                "--history holds no successful call of role {}: no observed subject was judged.",
+                "--history and --workflows hold no successful call or job of role {}: no observed subject was judged.",
                 quote(role)
             ));
         }
@@ -185,7 +185,10 @@ pub fn write_text(out: &mut impl Write, report: &Report) -> std::io::Result<()> 
         writeln!(out, "\nThe change deletes the role.")?;
     }
     if !report.subjects.is_empty() {
-        writeln!(out, "\nObserved subjects:")?;
+        writeln!(
+            out,
+            "\nSubjects (seen in CloudTrail or presented by workflow jobs):"
+        )?;
     }
     for s in &report.subjects {
         let label = match s.change {
@@ -202,6 +205,11 @@ pub fn write_text(out: &mut impl Write, report: &Report) -> std::io::Result<()> 
         }
         if let Some(last) = &s.last_seen {
             seen.push(format!("last {}", clean(last)));
+        }
+        if s.calls == 0 {
+            if let Some(place) = s.seen_in.first() {
+                seen.push(format!("in {}", clean(place)));
+            }
         }
         if let Some(aud) = &s.audience {
             seen.insert(0, format!("aud {}", quote(aud)));

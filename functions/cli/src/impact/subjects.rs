@@ -17,6 +17,8 @@ use crate::input::{expand, PathOrStdin};
 pub enum Origin {
     /// A successful call in CloudTrail (`--history`).
     History,
+    /// A job of a workflow file (`--workflows`, read as `check-workflows` reads it).
+    Workflow,
     /// An exact `sub` value of the old policy: only its stranger's variants are tried.
     Policy,
 }
@@ -66,6 +68,11 @@ pub struct Subjects {
 impl Subjects {
     pub fn into_vec(self) -> Vec<Observed> {
         self.by_key.into_values().collect()
+    }
+
+    /// Puts back a subject taken out with [`Subjects::into_vec`].
+    pub fn insert(&mut self, observed: Observed) {
+        self.by_key.insert(observed.key(), observed);
     }
 
     pub fn add(&mut self, claims: Claims, origin: Origin, seen_in: &str) {
@@ -152,6 +159,86 @@ pub fn read_history(
         }
     }
     Ok(())
+}
+
+/// What `--workflows` needs besides the paths: `check-workflows`' identity flags.
+pub struct WorkflowInputs<'a> {
+    pub paths: &'a [std::path::PathBuf],
+    pub repository: Option<String>,
+    pub default_branch: Option<String>,
+    pub sub_template: Option<String>,
+    pub roles: Vec<String>,
+}
+
+/// The subjects the workflow jobs that assume `role` present, by `check-workflows`' own
+/// reading of the files. Subjects it knows only as a pattern, and jobs whose role or
+/// audience is an unresolved expression, are left out (the notes say how many).
+pub fn read_workflows(
+    inputs: &WorkflowInputs,
+    role: &str,
+    provider_arn: &str,
+    subjects: &mut Subjects,
+) -> Result<Vec<String>, ImpactError> {
+    use crate::workflows::{check_paths, identity, CheckWorkflowsArgs, OutputFormat, Severity};
+    let args = CheckWorkflowsArgs {
+        paths: inputs.paths.to_vec(),
+        repository: inputs.repository.clone(),
+        default_branch: inputs.default_branch.clone(),
+        sub_template: inputs.sub_template.clone(),
+        immutable: None,
+        github_api: None,
+        accounts: Vec::new(),
+        roles: inputs.roles.clone(),
+        format: OutputFormat::Json,
+        fail_on: Severity::Error,
+    };
+    let workflow_error = |e: crate::workflows::CheckError| ImpactError::Workflows(e.to_string());
+    let options = identity::options(&args, inputs.paths).map_err(workflow_error)?;
+    let reports = check_paths(inputs.paths, &options).map_err(workflow_error)?;
+    let (mut unresolved_roles, mut patterns, mut unknown_audience) = (0usize, 0usize, 0usize);
+    for job in reports.iter().flat_map(|f| &f.jobs) {
+        let named = match job.role_arn.as_deref() {
+            Some(arn) => diagnosis::claims::role_name_of(arn).is_some_and(|n| n.eq_ignore_ascii_case(role)),
+            None => {
+                let written = job.role.as_deref().unwrap_or("");
+                if written.contains("${{") {
+                    unresolved_roles += 1;
+                }
+                written.eq_ignore_ascii_case(role)
+            }
+        };
+        if !named {
+            continue;
+        }
+        let Some(audience) = job.audience.as_deref() else {
+            unknown_audience += job.subjects.len();
+            continue;
+        };
+        let seen_in = format!("{}:{} job {}", job.file, job.line, job.job);
+        for subject in &job.subjects {
+            if !subject.certain {
+                patterns += 1;
+                continue;
+            }
+            let claims = synthetic_claims(provider_arn, &subject.subject, audience, job.role_arn.as_deref());
+            subjects.add(claims, Origin::Workflow, &seen_in);
+        }
+    }
+    let mut notes = Vec::new();
+    if unresolved_roles > 0 {
+        notes.push(format!("{unresolved_roles} workflow job(s) assume a role given by an expression: pass --workflow-role NAME=ARN to include them."));
+    }
+    if patterns > 0 {
+        notes.push(format!(
+            "{patterns} workflow subject(s) are patterns (branch globs, unresolved expressions): not judged."
+        ));
+    }
+    if unknown_audience > 0 {
+        notes.push(format!(
+            "{unknown_audience} workflow subject(s) request an audience given by an expression: not judged."
+        ));
+    }
+    Ok(notes)
 }
 
 /// The claims a job would present: the same shape a CloudTrail record gives.
