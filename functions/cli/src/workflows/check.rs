@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use diagnosis::text::clean;
+
 use super::permissions::{access, called_access, in_force, Access, IdToken, Permissions, SUGGESTED_BLOCK};
 use super::subjects::{
     resolve, runs, subjects, JobFacts, Piece, PossibleSubject, Run, Scope, SubjectSettings,
@@ -353,12 +355,12 @@ fn direct(
                     line: step.line,
                     message: format!(
                         "when called by job {} of {} (line {}), job {} gets no id-token: write: a called workflow gets at most what its caller grants. Add to job {} of {}:\n{}",
-                        caller.job.id,
-                        caller.file.source.display,
+                        clean(&caller.job.id),
+                        clean(&caller.file.source.display),
                         caller.job.line,
-                        at.job.id,
-                        caller.job.id,
-                        caller.file.source.display,
+                        clean(&at.job.id),
+                        clean(&caller.job.id),
+                        clean(&caller.file.source.display),
                         indent(SUGGESTED_BLOCK)
                     ),
                 });
@@ -434,10 +436,10 @@ fn through_call(
                 line,
                 message: format!(
                     "job {} calls {}, whose job {} cannot get an OIDC token: in {}, {}. Add id-token: write there (and to this job's permissions)",
-                    caller.job.id,
-                    callee.file.source.display,
-                    callee.job.id,
-                    callee.file.source.display,
+                    clean(&caller.job.id),
+                    clean(&callee.file.source.display),
+                    clean(&callee.job.id),
+                    clean(&callee.file.source.display),
                     block.why_not()
                 ),
             },
@@ -498,16 +500,17 @@ fn id_token_finding(
     let via = via.map_or(String::new(), |callee| {
         format!(
             " for the workflow it calls ({}, job {})",
-            callee.file.source.display, callee.job.id
+            clean(&callee.file.source.display),
+            clean(&callee.job.id)
         )
     });
     let how = match block {
         Some(block) if job.permissions.as_ref() == Some(block) && matches!(block.grant, super::permissions::Grant::Scopes { empty: false, .. }) => {
-            format!("Add `id-token: write` to the permissions block of job {} on line {}", job.id, block.line)
+            format!("Add `id-token: write` to the permissions block of job {} on line {}", clean(&job.id), block.line)
         }
         _ => format!(
             "Add to job {} (a job-level block replaces the workflow's, so keep contents: read for actions/checkout):\n{}",
-            job.id,
+            clean(&job.id),
             indent(SUGGESTED_BLOCK)
         ),
     };
@@ -519,7 +522,10 @@ fn id_token_finding(
         },
         severity: Severity::Error,
         line,
-        message: format!("job {} cannot request an OIDC token{via}: {why}. {how}", job.id),
+        message: format!(
+            "job {} cannot request an OIDC token{via}: {why}. {how}",
+            clean(&job.id)
+        ),
     }
 }
 
@@ -583,7 +589,7 @@ fn finish(draft: Draft, options: &Options, judge: &Judge) -> JobReport {
             line: step.line,
             message: format!(
                 "role-to-assume {} cannot be resolved here; pass --role NAME=ARN for ${{{{ secrets.NAME }}}} or ${{{{ vars.NAME }}}} to judge its trust policy",
-                step.role
+                clean(&step.role)
             ),
         });
     }
@@ -594,7 +600,8 @@ fn finish(draft: Draft, options: &Options, judge: &Judge) -> JobReport {
             line: environment.line,
             message: format!(
                 "job {} runs in environment {}: if it has protection rules (required reviewers, a wait timer, branch rules), the job waits or is refused before any token exists; that is not an OIDC failure. Its subject is environment:<name>, whatever the trigger",
-                at.job.id, environment.name
+                clean(&at.job.id),
+                clean(&environment.name)
             ),
         });
     }
@@ -632,9 +639,9 @@ fn finish(draft: Draft, options: &Options, judge: &Judge) -> JobReport {
                 line,
                 message: format!(
                     "the trust policy of {} denies {} ({}): {}{}",
-                    role_arn.as_deref().unwrap_or("the role"),
-                    text,
-                    p.trigger,
+                    clean(role_arn.as_deref().unwrap_or("the role")),
+                    clean(&text),
+                    clean(&p.trigger),
                     judgement.explanation.as_deref().unwrap_or(""),
                     judgement
                         .fix

@@ -77,7 +77,8 @@ pub fn text(out: &mut impl Write, reports: &[FileReport], options: &Options) -> 
             }
             for finding in &job.findings {
                 *counts.entry(finding.severity).or_default() += 1;
-                let message = clean(&finding.message).replace("\\u{000a}", "\n      ");
+                let message: Vec<String> = finding.message.split('\n').map(clean).collect();
+                let message = message.join("\n      ");
                 writeln!(
                     out,
                     "  {}[{}] line {}: {message}",
@@ -139,7 +140,7 @@ pub fn sarif(out: &mut impl Write, reports: &[FileReport]) -> io::Result<()> {
             results.push(json!({
                 "ruleId": finding.code,
                 "level": finding.severity.as_str(),
-                "message": {"text": format!("job {}: {}", job.job, finding.message)},
+                "message": {"text": finding.message},
                 "locations": [{
                     "physicalLocation": {
                         "artifactLocation": {"uri": job.file},
@@ -195,7 +196,7 @@ pub fn github(out: &mut impl Write, reports: &[FileReport]) -> io::Result<()> {
                 "::{command} file={},line={line},title={}::{}",
                 escape_property(&job.file),
                 escape_property(&format!("oidc-watch {code}")),
-                escape_data(&format!("job {}: {message}", job.job))
+                escape_data(message)
             )?;
         }
     }
