@@ -691,3 +691,100 @@ impl JobReport {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{check, parse_text, Parsed, Source};
+    use crate::workflows::subjects::Repository;
+    use crate::workflows::verdict::Judge;
+    use crate::workflows::Options;
+
+    /// The whole check on `text` as `.github/workflows/x.yml`, when it parses.
+    fn check_text(text: &str) -> Result<usize, (usize, String)> {
+        let workflows = parse_text(text)?;
+        let parsed = Parsed {
+            source: Source {
+                path: "x.yml".into(),
+                display: ".github/workflows/x.yml".to_owned(),
+                key: Some((".".into(), ".github/workflows/x.yml".to_owned())),
+            },
+            workflows,
+        };
+        let mut options = Options::default();
+        options.settings.repository = Repository::parse("acme/web");
+        let judge = Judge {
+            accounts: Default::default(),
+            owners: Default::default(),
+        };
+        Ok(check(&[parsed], &options, &judge).len())
+    }
+
+    fn line_count(text: &str) -> usize {
+        text.split('\n').count()
+    }
+
+    /// Workflow-shaped lines: indentation, a key, an indicator and a value.
+    fn workflow_line() -> impl Strategy<Value = String> {
+        let key = prop_oneof![
+            Just("on"),
+            Just("jobs"),
+            Just("permissions"),
+            Just("id-token"),
+            Just("environment"),
+            Just("uses"),
+            Just("with"),
+            Just("role-to-assume"),
+            Just("steps"),
+            Just("- uses"),
+            Just("branches"),
+            Just("strategy"),
+            Just("matrix"),
+            Just("<<"),
+        ];
+        let value = prop_oneof![
+            Just(String::new()),
+            Just("write".to_owned()),
+            Just("read-all".to_owned()),
+            Just("{}".to_owned()),
+            Just("[main, 'v*']".to_owned()),
+            Just("&a {x: 1}".to_owned()),
+            Just("*a".to_owned()),
+            Just("aws-actions/configure-aws-credentials@v4".to_owned()),
+            Just("./.github/workflows/x.yml".to_owned()),
+            Just("${{ matrix.env }}".to_owned()),
+            Just("\"${{ inputs.e }}\"".to_owned()),
+            "[ -~]{0,12}",
+        ];
+        (0usize..8, key, value)
+            .prop_map(|(indent, key, value)| format!("{}{key}: {value}", "  ".repeat(indent)))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        #[test]
+        fn arbitrary_text_never_panics(text in any::<String>()) {
+            if let Err((line, _)) = parse_text(&text) {
+                prop_assert!(line <= line_count(&text) + 1);
+            }
+        }
+
+        #[test]
+        fn yaml_punctuation_never_panics(text in "([a-z0-9 ]|[-:\\[\\]{}&*!|>#,'\"?%@`~]|\n|\t|  ){0,200}") {
+            if let Err((line, _)) = parse_text(&text) {
+                prop_assert!(line <= line_count(&text) + 1);
+            }
+        }
+
+        #[test]
+        fn workflow_shaped_text_never_panics(lines in prop::collection::vec(workflow_line(), 0..40)) {
+            let text = lines.join("\n");
+            match check_text(&text) {
+                Ok(files) => prop_assert_eq!(files, 1),
+                Err((line, _)) => prop_assert!(line <= line_count(&text) + 1),
+            }
+        }
+    }
+}
