@@ -366,7 +366,8 @@ fn direct(
                 });
             }
             let mut caller_runs = own_runs(caller.workflow, settings);
-            if caller.workflow.is_reusable() && caller_runs.is_empty() {
+            // Callers of the caller are not followed.
+            if caller.workflow.is_reusable() {
                 possible.push(unknown_call());
             }
             caller_runs.retain(|r| r.event != "workflow_call");
