@@ -150,10 +150,10 @@ fn permission_rules() {
     };
     expect("write-all.yml", "granted", &[]);
     expect("no-permissions.yml", "missing", &[("id-token-missing", 9)]);
-    expect("job-block-drops.yml", "missing", &[("id-token-missing", 12)]);
+    expect("job-block-drops.yml", "missing", &[("id-token-missing", 11)]);
     expect("read-all.yml", "missing", &[("id-token-missing", 5)]);
     expect("empty-block.yml", "missing", &[("id-token-missing", 5)]);
-    expect("read-only.yml", "read-only", &[("id-token-read-only", 9)]);
+    expect("read-only.yml", "read-only", &[("id-token-read-only", 8)]);
     let message = job(&reports, "no-permissions.yml", "deploy")["findings"][0]["message"]
         .as_str()
         .unwrap()
@@ -167,7 +167,7 @@ fn permission_rules() {
         .unwrap()
         .to_owned();
     assert!(
-        message.contains("Add `id-token: write` to the permissions block of job deploy on line 12"),
+        message.contains("Add `id-token: write` to the permissions block of job deploy on line 11"),
         "{message}"
     );
 }
@@ -271,7 +271,7 @@ fn reusable_workflows_get_at_most_what_their_caller_grants() {
         subjects(missing),
         vec![s("push", "repo:acme/web:environment:staging", true)]
     );
-    assert_eq!(codes(missing)[0], ("id-token-missing".to_owned(), 6));
+    assert_eq!(codes(missing)[0], ("id-token-missing".to_owned(), 5));
 }
 
 #[test]
@@ -354,7 +354,7 @@ fn custom_and_immutable_subject_templates() {
         )
     );
     // A pull request's ref is refs/pull/<number>/merge: not one literal.
-    assert_eq!(subjects(deploy)[3].2, false);
+    assert!(!subjects(deploy)[3].2);
     let called = job(&reports, "reusable-caller.yml", "call-missing");
     assert_eq!(
         subjects(called)[0].1,
