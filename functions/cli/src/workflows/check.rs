@@ -780,6 +780,38 @@ mod tests {
         }
 
         #[test]
+        fn edited_fixtures_never_panic(
+            file in 0usize..4,
+            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<char>(), 0u8..3), 1..12),
+        ) {
+            let fixtures = [
+                include_str!("../../../../tests/data/workflows/acme-web/.github/workflows/deploy.yml"),
+                include_str!("../../../../tests/data/workflows/acme-web/.github/workflows/reusable-caller.yml"),
+                include_str!("../../../../tests/data/workflows/acme-web/.github/workflows/environments.yml"),
+                include_str!("../../../../tests/data/workflows/acme-web/.github/workflows/anchors.yml"),
+            ];
+            let mut text: Vec<char> = fixtures[file].chars().collect();
+            for (at, c, kind) in edits {
+                if text.is_empty() {
+                    break;
+                }
+                let i = at.index(text.len());
+                match kind {
+                    0 => text[i] = c,
+                    1 => text.insert(i, c),
+                    _ => {
+                        text.remove(i);
+                    }
+                }
+            }
+            let text: String = text.into_iter().collect();
+            match check_text(&text) {
+                Ok(files) => prop_assert_eq!(files, 1),
+                Err((line, _)) => prop_assert!(line <= line_count(&text) + 1),
+            }
+        }
+
+        #[test]
         fn workflow_shaped_text_never_panics(lines in prop::collection::vec(workflow_line(), 0..40)) {
             let text = lines.join("\n");
             match check_text(&text) {
