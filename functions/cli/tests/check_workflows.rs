@@ -405,6 +405,17 @@ fn exit_codes() {
         stderr(&shape)
     );
     assert_eq!(run(&["no-such-dir"]).status.code(), Some(2));
+    // A repository root without .github/workflows: its other YAML files are not workflows.
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join(".git")).unwrap();
+    std::fs::write(root.path().join("compose.yml"), "jobs: [not, a, workflow]\n").unwrap();
+    let output = run_in(
+        root.path(),
+        &["--repository", "acme/web", "--format", "json"],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(output.stdout.is_empty());
     assert_eq!(
         run(&["acme-web", "--repository", "not a repo"]).status.code(),
         Some(2)

@@ -56,7 +56,7 @@ fn source(path: &Path, given: &Path) -> Source {
 }
 
 /// The workflow files under `paths`: a file as is; a directory's `.github/workflows/`,
-/// or its own `*.yml`/`*.yaml` when it has no `.github/workflows/`.
+/// or its own `*.yml`/`*.yaml` when it is not a repository root (no `.git`, no `.github`).
 pub fn find_sources(paths: &[PathBuf]) -> Result<Vec<Source>, CheckError> {
     let mut sources = Vec::new();
     for given in paths {
@@ -71,7 +71,15 @@ pub fn find_sources(paths: &[PathBuf]) -> Result<Vec<Source>, CheckError> {
             });
         }
         let nested = given.join(".github/workflows");
-        let dir = if nested.is_dir() { nested } else { given.clone() };
+        let repository_root = given.join(".git").exists() || given.join(".github").is_dir();
+        let dir = if nested.is_dir() {
+            nested
+        } else if repository_root {
+            // A repository without workflows: its other YAML files are not workflows.
+            continue;
+        } else {
+            given.clone()
+        };
         let entries = std::fs::read_dir(&dir).map_err(|e| CheckError::Path {
             path: dir.display().to_string(),
             message: e.to_string(),
