@@ -183,6 +183,13 @@ fn templates_and_plans_resolve() {
     assert_eq!(report["new"]["resource"], "aws_iam_role.deploy");
     assert_eq!(subject(&report, PROD)["change"], "breaks");
 
+    // A plan that deletes the role breaks every subject.
+    let (code, report) = json("tests/data/impact/plan-delete.json", &[]);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(report["new"]["status"], "deleted");
+    assert_eq!(report["summary"]["breaks"], 2);
+    assert_eq!(subject(&report, MAIN)["cause"], "RoleNotFound");
+
     // The URL-encoded form `aws iam get-role` prints.
     let (code, report) = json("tests/data/impact/narrow.url", &[]);
     assert_eq!(code, Some(1), "{report}");
@@ -209,6 +216,11 @@ fn unresolvable_values_are_unknown_never_guessed() {
         &["--parameter", "GitHubOrg=acme"],
     );
     assert_eq!(code, Some(0), "{report}");
+
+    // A JSON template: unknown too, with the line of the value.
+    let (code, report) = json("tests/data/impact/template-unknown.json", &[]);
+    assert_eq!(code, Some(2), "{report}");
+    assert_eq!(report["new"]["unresolved"][0]["line"], 25, "{report}");
 
     // after_unknown in a plan.
     let (code, report) = json("tests/data/impact/plan-unknown.json", &[]);

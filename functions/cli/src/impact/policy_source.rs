@@ -592,6 +592,26 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// A role's policy document of any shape: an answer or an error, never a panic.
+        #[test]
+        fn any_policy_document_in_a_template_never_panics(
+            lines in proptest::collection::vec(
+                "( {8,14})(Version:|Statement:|- Effect: Allow|Principal:|Federated:|Condition:|StringLike:|[a-z.]{1,6}:sub:|- |!Sub|!Ref|!Join|!GetAtt|!If)( [a-zA-Z${}:!./\\[\\],\"*]{0,16})?",
+                0..20,
+            )
+        ) {
+            let text = format!(
+                "Parameters:\n  P:\n    Type: String\n    Default: x\nResources:\n  R:\n    Type: AWS::IAM::Role\n    Properties:\n      AssumeRolePolicyDocument:\n{}\n",
+                lines.join("\n")
+            );
+            if let Ok(parsed) = template_yaml::parse(&text) {
+                let _ = cloudformation("t.yaml", &parsed.value, Some(&parsed), "R", &known());
+            }
+        }
+    }
+
     #[test]
     fn sub_resolves_parameters_pseudo_parameters_and_literals() {
         let mut resolver = Resolver {

@@ -375,6 +375,24 @@ mod tests {
         assert!(error.message.contains("nodes"), "{error:?}");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        #[test]
+        fn arbitrary_text_never_panics(text in "(?s).{0,300}") {
+            let _ = parse(&text);
+        }
+
+        #[test]
+        fn template_shaped_text_never_panics(
+            lines in proptest::collection::vec(
+                "( {0,6})(Resources:|Type: AWS::IAM::Role|[A-Za-z]{1,8}:|- |!Sub|!Ref|!GetAtt|!Join|&a|\\*a|\\[|\\]|\\{|\\}|\"\\$\\{[A-Z]{1,3}\\}\"|: )( [a-z!*&:\\[\\]{}$\"']{0,12})?",
+                0..30,
+            )
+        ) {
+            let _ = parse(&lines.join("\n"));
+        }
+    }
+
     #[test]
     fn syntax_errors_have_a_line() {
         let error = parse("a: b\nc: [d\n").unwrap_err();
