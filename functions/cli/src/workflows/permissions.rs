@@ -34,7 +34,8 @@ pub enum Access {
 }
 
 impl Permissions {
-    pub fn parse(node: &Node) -> Result<Permissions, ShapeError> {
+    /// `node` is the value of a `permissions:` key on line `line`.
+    pub fn parse(node: &Node, line: usize) -> Result<Permissions, ShapeError> {
         let grant = match &node.value {
             Value::Scalar { text, .. } if text == "write-all" => Grant::WriteAll,
             Value::Scalar { text, .. } if text == "read-all" => Grant::ReadAll,
@@ -54,10 +55,7 @@ impl Permissions {
                 })
             }
         };
-        Ok(Permissions {
-            grant,
-            line: node.line,
-        })
+        Ok(Permissions { grant, line })
     }
 
     pub fn id_token(&self) -> Access {
@@ -151,7 +149,7 @@ mod tests {
 
     fn block(text: &str) -> Permissions {
         let docs = parse(text).unwrap();
-        Permissions::parse(docs[0].get("permissions").unwrap()).unwrap()
+        Permissions::parse(docs[0].get("permissions").unwrap(), 1).unwrap()
     }
 
     #[test]

@@ -103,8 +103,8 @@ pub fn from_document(doc: &Node) -> Result<Workflow, ShapeError> {
         workflow.triggers = triggers(on)?;
         workflow.call_input_defaults = call_input_defaults(on);
     }
-    if let Some(node) = doc.get("permissions") {
-        workflow.permissions = Some(Permissions::parse(node)?);
+    if let Some((key, node)) = doc.entry("permissions") {
+        workflow.permissions = Some(Permissions::parse(node, key.line)?);
     }
     if let Some(jobs) = doc.get("jobs") {
         if !jobs.is_mapping() && !jobs.is_null() {
@@ -182,10 +182,10 @@ fn job(id: &str, line: usize, body: &Node) -> Result<Job, ShapeError> {
         line,
         ..Job::default()
     };
-    if let Some(node) = body.get("permissions") {
-        job.permissions = Some(Permissions::parse(node)?);
+    if let Some((key, node)) = body.entry("permissions") {
+        job.permissions = Some(Permissions::parse(node, key.line)?);
     }
-    if let Some(env) = body.get("environment") {
+    if let Some((env_key, env)) = body.entry("environment") {
         let name = match &env.value {
             Value::Scalar { text, .. } => Some(text.as_str()),
             Value::Mapping(_) => env.get("name").and_then(Node::as_str),
@@ -195,7 +195,7 @@ fn job(id: &str, line: usize, body: &Node) -> Result<Job, ShapeError> {
             Some(name) => {
                 job.environment = Some(Environment {
                     name: name.to_owned(),
-                    line: env.line,
+                    line: env_key.line,
                 })
             }
             None if env.is_null() => {}
