@@ -379,3 +379,26 @@ fn workflow_jobs_present_their_subjects_through_check_workflows() {
         .iter()
         .any(|n| n.as_str().unwrap().contains("--workflow-role")));
 }
+
+#[test]
+fn hostile_text_in_a_policy_is_escaped_and_for_all_values_widens() {
+    // A condition key carrying an ANSI escape and a right-to-left override.
+    let output = impact("tests/data/impact/hostile.json", &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(!text.contains('\u{1b}') && !text.contains('\u{202e}'), "{text}");
+    assert!(text.contains("\\u{001b}[31mEVIL\\u{202e}"), "{text}");
+    assert!(text.contains("ForAllValuesOnClaim"), "{text}");
+    let (_, report) = json("tests/data/impact/hostile.json", &[]);
+    // A condition on a claim STS never sets fails for certain: a break, not a maybe.
+    let main = subject(&report, MAIN);
+    assert_eq!(
+        (&main["change"], &main["cause"]),
+        (&"breaks".into(), &"UnverifiableCondition".into())
+    );
+    assert!(report["widening"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w["code"] == "ForAllValuesOnClaim"));
+}

@@ -16,7 +16,7 @@ use diagnosis::snapshot::{
 };
 use diagnosis::subject::{GitHubFormat, ProviderKind, Subject};
 use diagnosis::suggest::SuggestedChange;
-use diagnosis::{diagnose_with, Cause, Diagnosis, Ownership};
+use diagnosis::{diagnose_with, Cause, Confidence, Diagnosis, Ownership};
 use serde::Serialize;
 
 use super::subjects::{Observed, Origin};
@@ -292,6 +292,8 @@ fn judge(
     let verdict = match diagnosis.cause {
         // Everything the trust policy decides allows the call.
         Cause::DeniedOutsideTrustPolicy => Verdict::Allowed,
+        // A condition on a claim STS never sets for this provider fails for certain.
+        Cause::UnverifiableCondition if diagnosis.confidence == Confidence::Certain => Verdict::Denied,
         Cause::UnverifiableCondition | Cause::Unknown => Verdict::Unknown,
         _ => Verdict::Denied,
     };

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use diagnosis::audit::Finding;
-use diagnosis::text::{clean, quote};
+use diagnosis::text::{clean, escape_controls, quote};
 use serde::Serialize;
 
 use super::compare::{Admitted, Change, Comparison, SubjectImpact, Verdict, Widening};
@@ -256,7 +256,7 @@ pub fn write_text(out: &mut impl Write, report: &Report) -> std::io::Result<()> 
                 clean(&change.key)
             )?;
         } else if let Some(fix) = &s.fix {
-            writeln!(out, "            fix: {fix}")?;
+            writeln!(out, "            fix: {}", escape_controls(fix))?;
         }
     }
     if !report.newly_admitted.is_empty() {
@@ -284,17 +284,22 @@ pub fn write_text(out: &mut impl Write, report: &Report) -> std::io::Result<()> 
     if !report.widening.is_empty() {
         writeln!(out, "\nWidening the audit finds in the new policy only:")?;
         for w in &report.widening {
-            writeln!(out, "  WIDENS    {:?}: {}", w.finding.code, w.finding.message)?;
+            writeln!(
+                out,
+                "  WIDENS    {:?}: {}",
+                w.finding.code,
+                escape_controls(&w.finding.message)
+            )?;
         }
     }
     if !report.findings.is_empty() {
         writeln!(out, "\nOther findings new in this policy:")?;
         for f in &report.findings {
-            writeln!(out, "  note      {:?}: {}", f.code, f.message)?;
+            writeln!(out, "  note      {:?}: {}", f.code, escape_controls(&f.message))?;
         }
     }
     for note in &report.notes {
-        writeln!(out, "\nNote: {note}")?;
+        writeln!(out, "\nNote: {}", escape_controls(note))?;
     }
     let s = &report.summary;
     let verdict = match report.verdict {
