@@ -126,8 +126,14 @@ if [[ -n "$(lines "${INPUT_POLICIES:-}")" ]]; then
       git -C "$root" fetch --quiet --depth=1 origin "$base" 2>/dev/null || true
     fi
     if ! git -C "$root" diff --name-only -z "${base}...HEAD" -- >"$work/changed" 2>"$work/diff.err"; then
-      echo "::error title=oidc-watch::$(escape_data "cannot diff ${base}...HEAD: $(head -c 500 "$work/diff.err")")"
-      impact_exit=2
+      # A shallow clone may lack the merge base: compare the two commits instead (this
+      # also lists what changed on the base meanwhile, which is judged too).
+      if git -C "$root" diff --name-only -z "$base" HEAD -- >"$work/changed" 2>>"$work/diff.err"; then
+        echo "::notice title=oidc-watch::no merge base of ${base} and HEAD (a shallow clone? use fetch-depth: 0): comparing the two commits"
+      else
+        echo "::error title=oidc-watch::$(escape_data "cannot diff ${base}...HEAD: $(head -c 500 "$work/diff.err")")"
+        impact_exit=2
+      fi
     fi
     while IFS= read -r -d '' file; do changed+=("$file"); done <"$work/changed"
   fi

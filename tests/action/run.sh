@@ -37,7 +37,7 @@ check() {
 # A repository whose main is tests/data/action/base and whose HEAD (a pull request's head)
 # lays tests/data/action/<case> over it. Prints the base commit.
 make_repo() {
-  local case=$1 repo=$scratch/$1
+  local case=$1 repo=$scratch/$2
   mkdir -p "$repo"
   cp -R "$here/tests/data/action/base/." "$repo/"
   git -C "$repo" init --quiet --initial-branch=main
@@ -53,13 +53,15 @@ make_repo() {
 }
 
 # Runs both steps with the action's environment; sets $code, $out, $summary, $outputs.
+runs=0
 run_action() {
-  local case=$1 history=${2:-}
-  local base
-  base=$(make_repo "$case")
-  out=$scratch/$case.out
-  summary=$scratch/$case.summary.md
-  outputs=$scratch/$case.outputs
+  local case=$1 history=${2:-} account=${3:-}
+  runs=$((runs + 1))
+  local name=$runs-$case base
+  base=$(make_repo "$case" "$name")
+  out=$scratch/$name.out
+  summary=$scratch/$name.summary.md
+  outputs=$scratch/$name.outputs
   : >"$summary"
   : >"$outputs"
   (
@@ -68,14 +70,14 @@ run_action() {
     bash "$here/action/install.sh" || exit 99
     OIDC_WATCH_BIN=$(sed -n 's/^binary=//p' "$outputs")
     export OIDC_WATCH_BIN
-    cd "$scratch/$case" || exit 99
+    cd "$scratch/$name" || exit 99
     export INPUT_PATH=. INPUT_FAIL_ON=error INPUT_REPOSITORY=acme/web-app INPUT_SUB_TEMPLATE= INPUT_DEFAULT_BRANCH=main
-    export INPUT_ACCOUNT= INPUT_POLICIES='gha-deploy-web-app=infra/trust/*.json'
+    export INPUT_ACCOUNT=$account INPUT_POLICIES='gha-deploy-web-app=infra/trust/*.json'
     export INPUT_HISTORY=$history INPUT_BASE= PULL_REQUEST_BASE=$base INPUT_SARIF_FILE=results.sarif
     bash "$here/action/run.sh"
   ) >"$out" 2>&1
   code=$?
-  sarif=$scratch/$case/results.sarif
+  sarif=$scratch/$name/results.sarif
 }
 
 sarif_is_valid() {
@@ -110,6 +112,13 @@ check "neutral: verdict output" grep -qx "infra/trust/gha-deploy-web-app.json=ne
 check "neutral: failed=false" output_is failed false
 check "neutral: sarif-file output" output_is sarif-file results.sarif
 [[ $code -eq 0 ]] || cat "$out"
+
+# The old policy from an account snapshot instead of the base commit; check-workflows
+# judges the job's subject against it too.
+run_action narrowing "$history" "$here/tests/data/impact/account.json"
+check "account: narrowing still breaks" output_is impact-exit 1
+check "account: old policy is the snapshot's" summary_has "(snapshot arn:aws:iam::111122223333:role/gha-deploy-web-app)"
+check "account: check-workflows judges the job's subject" grep -Eq "repo:acme/web-app:environment:prod +allowed" "$summary"
 
 # The change drops a subject that assumed the role: the step fails.
 run_action narrowing "$history"
