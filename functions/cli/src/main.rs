@@ -83,7 +83,14 @@ enum Command {
     /// Pre-flight: the OIDC jobs of workflow files, their id-token permission, the subjects
     /// they present and, with --account, each subject's verdict. Exit 1 on findings at or
     /// above --fail-on, 2 on bad input.
-    CheckWorkflows(workflows::CheckWorkflowsArgs),
+    CheckWorkflows {
+        #[command(flatten)]
+        args: workflows::CheckWorkflowsArgs,
+        /// Read the trust policies of the roles the jobs name from IAM, with your AWS
+        /// credentials (as `snapshot --roles`), instead of or besides --account.
+        #[arg(long)]
+        live: bool,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -105,8 +112,8 @@ fn main() -> ExitCode {
         Command::Evaluate { policy, request } => commands::evaluate(&policy, &request),
         Command::Snapshot { roles, output } => snapshot::snapshot(roles.as_deref(), output.as_deref()),
         Command::Impact(args) => impact::run(&args).map_err(|e| commands::CommandError::Usage(e.to_string())),
-        Command::CheckWorkflows(args) => {
-            workflows::run(&args).map_err(|e| commands::CommandError::Usage(e.to_string()))
+        Command::CheckWorkflows { args, live } => {
+            workflows::run(&args, live).map_err(|e| commands::CommandError::Usage(e.to_string()))
         }
     };
     match result {

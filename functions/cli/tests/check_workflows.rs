@@ -629,3 +629,166 @@ fn subject_template_from_the_github_api() {
         "repo:acme@42/web@7:ref:refs/heads/main:job_workflow_ref:acme/web/.github/workflows/write-all.yml@refs/heads/main"
     );
 }
+
+/// IAM and STS on loopback (the query protocol), serving the fixture snapshot's account;
+/// every action asked for is recorded.
+fn iam_stand_in() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let snapshot: Value =
+        serde_json::from_str(&std::fs::read_to_string(data().join("accounts/123456789012.json")).unwrap())
+            .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let actions = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&actions);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':') {
+                    if name.eq_ignore_ascii_case("content-length") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let form: std::collections::HashMap<String, String> = String::from_utf8_lossy(&body)
+                .split('&')
+                .filter_map(|pair| pair.split_once('='))
+                .map(|(k, v)| {
+                    let decode = |s: &str| {
+                        percent_encoding::percent_decode_str(&s.replace('+', " "))
+                            .decode_utf8_lossy()
+                            .into_owned()
+                    };
+                    (decode(k), decode(v))
+                })
+                .collect();
+            let action = form.get("Action").cloned().unwrap_or_default();
+            seen.lock().unwrap().push(action.clone());
+            let (status, xml) = iam_answer(&snapshot, &action, &form);
+            let mut stream = stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+                xml.len()
+            );
+        }
+    });
+    (url, actions)
+}
+
+fn iam_answer(
+    snapshot: &Value,
+    action: &str,
+    form: &std::collections::HashMap<String, String>,
+) -> (u16, String) {
+    const IAM: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
+    const STS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+    let ok = |namespace: &str, result: String| {
+        (
+            200,
+            format!(
+                "<{action}Response xmlns=\"{namespace}\"><{action}Result>{result}</{action}Result>\
+                 <ResponseMetadata><RequestId>stand-in</RequestId></ResponseMetadata></{action}Response>"
+            ),
+        )
+    };
+    let provider = &snapshot["OpenIDConnectProviders"][0];
+    match action {
+        "GetCallerIdentity" => ok(
+            STS,
+            "<Arn>arn:aws:iam::123456789012:user/ci</Arn><UserId>AIDA</UserId><Account>123456789012</Account>".to_owned(),
+        ),
+        "GetRole" => {
+            let role = &snapshot["Roles"][0];
+            if form.get("RoleName").map(String::as_str) != role["RoleName"].as_str() {
+                return (
+                    404,
+                    format!(
+                        "<ErrorResponse xmlns=\"{IAM}\"><Error><Type>Sender</Type><Code>NoSuchEntity</Code>\
+                         <Message>no such role</Message></Error><RequestId>x</RequestId></ErrorResponse>"
+                    ),
+                );
+            }
+            let policy = serde_json::to_string(&role["AssumeRolePolicyDocument"]).unwrap();
+            let encoded = percent_encoding::utf8_percent_encode(&policy, percent_encoding::NON_ALPHANUMERIC);
+            ok(
+                IAM,
+                format!(
+                    "<Role><Path>/</Path><RoleName>{}</RoleName><RoleId>AROA1</RoleId><Arn>{}</Arn>\
+                     <CreateDate>2025-01-01T00:00:00Z</CreateDate><AssumeRolePolicyDocument>{encoded}</AssumeRolePolicyDocument>\
+                     <MaxSessionDuration>3600</MaxSessionDuration></Role>",
+                    role["RoleName"].as_str().unwrap(),
+                    role["Arn"].as_str().unwrap()
+                ),
+            )
+        }
+        "ListOpenIDConnectProviders" => ok(
+            IAM,
+            format!(
+                "<OpenIDConnectProviderList><member><Arn>{}</Arn></member></OpenIDConnectProviderList>",
+                provider["Arn"].as_str().unwrap()
+            ),
+        ),
+        "GetOpenIDConnectProvider" => ok(
+            IAM,
+            format!(
+                "<Url>{}</Url><ClientIDList><member>sts.amazonaws.com</member></ClientIDList>\
+                 <ThumbprintList></ThumbprintList><CreateDate>2025-01-01T00:00:00Z</CreateDate>",
+                provider["Url"].as_str().unwrap()
+            ),
+        ),
+        other => panic!("unexpected action {other:?}"),
+    }
+}
+
+#[test]
+fn live_reads_the_roles_the_jobs_name_from_iam() {
+    let (endpoint, actions) = iam_stand_in();
+    let output = Command::new(env!("CARGO_BIN_EXE_oidc-watch"))
+        .args([
+            "check-workflows",
+            "acme-web/.github/workflows/deploy.yml",
+            "--live",
+            "--format",
+            "json",
+        ])
+        .args(ACME)
+        .current_dir(data())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", "/nonexistent")
+        .env("AWS_CONFIG_FILE", "/nonexistent/config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let reports = json_lines(&output);
+    let verdicts: Vec<&str> = reports[0]["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["allowed", "unknown", "unknown", "denied", "allowed"]);
+    let actions = actions.lock().unwrap().clone();
+    assert!(actions.contains(&"GetRole".to_owned()), "{actions:?}");
+    assert!(
+        !actions.contains(&"ListRoles".to_owned()),
+        "only the roles the jobs name: {actions:?}"
+    );
+}

@@ -7,6 +7,7 @@
 
 mod check;
 pub mod identity;
+mod live;
 mod permissions;
 mod render;
 mod subjects;
@@ -42,6 +43,8 @@ pub enum CheckError {
     Path { path: String, message: String },
     #[error("{path}: {message}")]
     Snapshot { path: String, message: String },
+    #[error("--live: {0}")]
+    Live(String),
     #[error("GitHub API: {0}")]
     GitHubApi(String),
     #[error("{0}")]
@@ -206,14 +209,26 @@ pub struct CheckWorkflowsArgs {
     pub fail_on: Severity,
 }
 
-pub fn run(args: &CheckWorkflowsArgs) -> Result<ExitCode, CheckError> {
+/// `live`: read the roles' trust policies from IAM too (`--live`).
+pub fn run(args: &CheckWorkflowsArgs, live: bool) -> Result<ExitCode, CheckError> {
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {
         args.paths.clone()
     };
-    let options = identity::options(args, &paths)?;
-    let reports = check_paths(&paths, &options)?;
+    let mut options = identity::options(args, &paths)?;
+    let mut reports = check_paths(&paths, &options)?;
+    if live {
+        for (account, snapshot) in live::accounts(&reports)? {
+            match options.accounts.get_mut(&account) {
+                Some(known) => known.merge(snapshot),
+                None => {
+                    options.accounts.insert(account, snapshot);
+                }
+            }
+        }
+        reports = check_paths(&paths, &options)?;
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let worst = reports
