@@ -99,6 +99,27 @@ sarif_has_results() {
 output_is() { grep -qx "$1=$2" "$outputs"; }
 summary_has() { grep -qF -- "$1" "$summary"; }
 
+# action.yml itself: valid YAML (where PyYAML is installed), composite, and no `${{ }}`
+# inside a run: script (inputs go through env:).
+no_expression_in_run() { ! grep -nE '^\s*run:.*\$\{\{' "$here/action.yml"; }
+check "action.yml: no \${{ }} in run:" no_expression_in_run
+if python3 -c 'import yaml' 2>/dev/null; then
+  action_parses() {
+    python3 - "$here/action.yml" <<'PY'
+import sys, yaml
+action = yaml.safe_load(open(sys.argv[1]))
+assert action["runs"]["using"] == "composite"
+for step in action["runs"]["steps"]:
+    assert step["shell"] == "bash" and "${{" not in step["run"], step
+for name, spec in action["inputs"].items():
+    assert "description" in spec, name
+PY
+  }
+  check "action.yml: valid composite action" action_parses
+else
+  echo "skip action.yml YAML check: no PyYAML"
+fi
+
 history="$here/events/none/github-push-main-success.json
 $here/events/none/github-environment-prod-success.json"
 
