@@ -99,7 +99,7 @@ pub struct ImpactArgs {
     /// CloudTrail does not record.
     #[arg(long)]
     strict: bool,
-    /// Output format [default: text].
+    /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: ImpactFormat,
 }
