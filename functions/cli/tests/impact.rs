@@ -135,6 +135,12 @@ fn a_widening_change_admits_a_stranger() {
         .iter()
         .any(|w| w["code"] == "NoSubjectCondition"));
 
+    // Dropping the aud condition widens too, though every variant is refused.
+    let (code, report) = json("tests/data/impact/drop-aud.json", &[]);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(report["widening"][0]["code"], "NoAudienceCondition");
+    assert_eq!(report["summary"]["newly_admitted"], 0);
+
     // A context wildcard on the own repository: not a stranger, still a new shape.
     let (code, report) = json("tests/data/impact/widen-context.json", &[]);
     assert_eq!(code, Some(1));
