@@ -22,6 +22,10 @@ pub const IAM_CACHE_TTL_SECONDS: &str = "IAM_CACHE_TTL_SECONDS";
 pub const READ_ROLE_NAME: &str = "READ_ROLE_NAME";
 pub const PROBE_ALERT_INTERVAL_SECONDS: &str = "PROBE_ALERT_INTERVAL_SECONDS";
 pub const ALERTS_PER_HOUR: &str = "ALERTS_PER_HOUR";
+pub const OBSERVED_SUBJECT_DAYS: &str = "OBSERVED_SUBJECT_DAYS";
+
+/// Longer is taken as this (ten years): the TTL stays a sane epoch.
+const MAX_OBSERVED_SUBJECT_DAYS: i64 = 3650;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricsSinkKind {
@@ -49,6 +53,9 @@ pub struct Config {
     /// Incident and probe alerts per hour across all owners; past it they are held back,
     /// counted and summarised. Critical alerts are never held back.
     pub alerts_per_hour: u64,
+    /// How long the record of a role's successful subjects keeps one after its last
+    /// success (`oidc-watch impact --observed`); 0: no record is kept.
+    pub observed_subject_days: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -133,6 +140,7 @@ impl Config {
             read_role_name: get(READ_ROLE_NAME).map(str::to_owned),
             probe_alert_interval_seconds: number(PROBE_ALERT_INTERVAL_SECONDS, 3600, 0)?,
             alerts_per_hour: number(ALERTS_PER_HOUR, 60, 1)? as u64,
+            observed_subject_days: number(OBSERVED_SUBJECT_DAYS, 90, 0)?.min(MAX_OBSERVED_SUBJECT_DAYS),
         })
     }
 }
@@ -161,6 +169,9 @@ mod tests {
         assert_eq!(config.incident_window_seconds, 900);
         assert!(config.owners == Owners::FromTrustPolicies && config.read_role_name.is_none());
         assert_eq!(config.alerts_per_hour, 60);
+        assert_eq!(config.observed_subject_days, 90);
+        let off = Config::from_map(&env(&[REQUIRED[0], REQUIRED[1], (OBSERVED_SUBJECT_DAYS, "0")])).unwrap();
+        assert_eq!(off.observed_subject_days, 0);
     }
 
     #[test]
@@ -171,6 +182,7 @@ mod tests {
             (SPIKE_MIN_FAILURES, "many"),
             (INCIDENT_WINDOW_SECONDS, "-1"),
             (METRICS_NAMESPACE, "bad\nname"),
+            (OBSERVED_SUBJECT_DAYS, "-1"),
         ];
         for (variable, value) in cases {
             let mut pairs = REQUIRED.to_vec();

@@ -7,7 +7,10 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
-use diagnosis::ports::{AlertClaim, FailureCount, Incident, PortError, Sighting, StateStore};
+use diagnosis::ports::{
+    AlertClaim, FailureCount, Incident, ObservedSubject, PortError, Sighting, StateStore, Success,
+    MAX_OBSERVED_SUBJECTS,
+};
 use diagnosis::spike::{MinuteCount, SpikeState};
 
 pub struct DynamoStateStore {
@@ -34,11 +37,27 @@ pub fn key_part(part: &str) -> String {
     if part.len() <= MAX_KEY_PART {
         part.to_owned()
     } else {
-        use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(part.as_bytes());
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        format!("h{hex}")
+        format!("h{}", sha256_hex(part))
     }
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The partition of a role's record of successful subjects: the role by its lower case
+/// (IAM role names are case-insensitive).
+pub fn success_partition(account: &str, role: &str) -> String {
+    format!("success#{}#{}", key_part(account), key_part(&role.to_lowercase()))
+}
+
+/// The sort key of one subject in that record: its SHA-256, so any subject fits.
+pub fn success_sort_key(subject: &str) -> String {
+    sha256_hex(subject)
 }
 
 /// Sort keys of minute counters sort as numbers.
@@ -611,5 +630,98 @@ impl StateStore for DynamoStateStore {
             .and_then(|i| i.get("holders"))
             .and_then(|v| v.as_ss().ok())
             .map_or(0, |set| set.len() as u64))
+    }
+
+    async fn record_success(&self, success: &Success<'_>) -> Result<(), PortError> {
+        if !success.recordable() {
+            return Ok(());
+        }
+        let mut set = vec![
+            "subject = :subject",
+            "first_seen = if_not_exists(first_seen, :at)",
+            "last_seen = :at",
+            "expires_at = :expires",
+        ];
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(
+                success_partition(success.account, success.role),
+                &success_sort_key(success.subject),
+            )))
+            .expression_attribute_values(":subject", s(success.subject))
+            .expression_attribute_values(":at", n(success.at))
+            .expression_attribute_values(":expires", n(success.expires_at));
+        let mut remove = Vec::new();
+        // The latest call's provider and audience.
+        for (name, placeholder, assign, value) in [
+            ("provider", ":provider", "provider = :provider", success.provider),
+            ("audience", ":audience", "audience = :audience", success.audience),
+        ] {
+            match value {
+                Some(value) => {
+                    request = request.expression_attribute_values(placeholder, s(value));
+                    set.push(assign);
+                }
+                None => remove.push(name),
+            }
+        }
+        let mut update = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            update.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        // An older call than the one recorded changes nothing: last_seen only moves on.
+        match request
+            .update_expression(update)
+            .condition_expression("attribute_not_exists(last_seen) OR last_seen <= :at")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) if is_condition_failure(&error) => Ok(()),
+            Err(error) => Err(store_error("UpdateItem success", error)),
+        }
+    }
+
+    async fn successful_subjects(
+        &self,
+        account: &str,
+        role: &str,
+    ) -> Result<Vec<ObservedSubject>, PortError> {
+        let mut subjects = Vec::new();
+        let mut start = None;
+        while subjects.len() < MAX_OBSERVED_SUBJECTS {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(success_partition(account, role)))
+                .limit((MAX_OBSERVED_SUBJECTS - subjects.len()).min(i32::MAX as usize) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| store_error("Query successes", e))?;
+            for item in output.items.unwrap_or_default() {
+                let subject = get_s(&item, "subject");
+                if subject.is_empty() || subjects.len() >= MAX_OBSERVED_SUBJECTS {
+                    continue;
+                }
+                let text = |name: &str| Some(get_s(&item, name)).filter(|v| !v.is_empty());
+                subjects.push(ObservedSubject {
+                    provider: text("provider"),
+                    audience: text("audience"),
+                    first_seen: get_n(&item, "first_seen"),
+                    last_seen: get_n(&item, "last_seen"),
+                    subject,
+                });
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(subjects)
     }
 }

@@ -36,13 +36,15 @@ use aws_smithy_types::DateTime;
 use diagnosis::alert::{Alert, AlertKind, Severity, SpikeSummary};
 use diagnosis::metrics::{Dimension, MetricName, MetricRecord};
 use diagnosis::ports::{
-    AccountState, AlertClaim, AlertSink, FailureCount, Incident, MetricSink, PortError, Sighting, StateStore,
+    AccountState, AlertClaim, AlertSink, FailureCount, Incident, MetricSink, ObservedSubject, PortError,
+    Sighting, StateStore, Success, MAX_OBSERVED_SUBJECT, MAX_OBSERVED_SUBJECTS,
 };
 use diagnosis::record::InputItem;
 use diagnosis::spike::{MinuteCount, PendingSpikeAlert, SpikeState};
 use diagnosis::{Cause, Diagnosis};
 use oidc_watch_aws::dynamodb::{
-    key_part, DynamoStateStore, MAX_COUNTER_INCIDENTS, MAX_INCIDENT_EVENTS, MAX_WINDOW_ALERTS,
+    key_part, success_partition, success_sort_key, DynamoStateStore, MAX_COUNTER_INCIDENTS,
+    MAX_INCIDENT_EVENTS, MAX_WINDOW_ALERTS,
 };
 use oidc_watch_aws::iam::IamAccountState;
 use oidc_watch_aws::metrics::{CloudWatchSink, MAX_DATA_PER_CALL};
@@ -2092,5 +2094,180 @@ async fn cloudwatch_put_metric_data_sends_at_most_1000_data_per_call() -> TestRe
     let (sink, rule, _) = cloudwatch();
     sink.publish(&record(vec![])).await?;
     assert_eq!(rule.num_calls(), 0);
+    Ok(())
+}
+
+// ------------------------------------------------------------ the record of successes
+
+const GITHUB: &str = "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com";
+
+fn success<'a>(subject: &'a str, at: i64) -> Success<'a> {
+    Success {
+        account: "111122223333",
+        role: "GHA-Deploy",
+        subject,
+        provider: Some(GITHUB),
+        audience: Some("sts.amazonaws.com"),
+        at,
+        expires_at: at + 90 * 86_400,
+    }
+}
+
+#[tokio::test]
+async fn dynamo_record_success_upserts_one_item_per_subject_of_the_lower_cased_role() -> TestResult {
+    let subject = "repo:acme/web:ref:refs/heads/main";
+    let (update, updates) = update_ok(None);
+    store(&[&update])
+        .record_success(&success(subject, 1_700_000_000))
+        .await?;
+    let request = updates.only();
+    let key = request.key().cloned().unwrap_or_default();
+    assert_eq!(key["pk"], s("success#111122223333#gha-deploy"));
+    assert_eq!(
+        success_partition("111122223333", "gha-deploy"),
+        "success#111122223333#gha-deploy"
+    );
+    // The sort key is the subject's SHA-256: any subject fits, none collides.
+    let sk = success_sort_key(subject);
+    assert_eq!(key["sk"], s(&sk));
+    assert!(sk.len() == 64 && sk.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_ne!(sk, success_sort_key("repo:acme/web:ref:refs/heads/mainx"));
+    assert_eq!(
+        request.update_expression(),
+        Some("SET subject = :subject, first_seen = if_not_exists(first_seen, :at), last_seen = :at, expires_at = :expires, provider = :provider, audience = :audience")
+    );
+    assert_eq!(
+        request.condition_expression(),
+        Some("attribute_not_exists(last_seen) OR last_seen <= :at")
+    );
+    let values = request.expression_attribute_values().cloned().unwrap_or_default();
+    assert_eq!(values[":subject"], s(subject));
+    assert_eq!(values[":at"], n(1_700_000_000));
+    assert_eq!(values[":expires"], n(1_700_000_000 + 90 * 86_400));
+    assert_eq!(values[":provider"], s(GITHUB));
+
+    // An older call than the one recorded: the condition fails, and that is an answer.
+    let (update, _) = update_fails();
+    store(&[&update])
+        .record_success(&success(subject, 1_600_000_000))
+        .await?;
+
+    // Without provider or audience, the stale ones are removed.
+    let (update, updates) = update_ok(None);
+    let bare = Success {
+        provider: None,
+        audience: None,
+        ..success(subject, 1_700_000_100)
+    };
+    store(&[&update]).record_success(&bare).await?;
+    let expression = updates.only().update_expression().unwrap_or_default().to_owned();
+    assert!(expression.ends_with(" REMOVE provider, audience"), "{expression}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn dynamo_record_success_skips_an_oversized_subject_and_reports_errors() -> TestResult {
+    let long = "x".repeat(MAX_OBSERVED_SUBJECT + 1);
+    let (update, updates) = update_ok(None);
+    store(&[&update]).record_success(&success(&long, 1)).await?;
+    store(&[&update]).record_success(&success("", 1)).await?;
+    assert!(
+        updates.all().is_empty(),
+        "no write for an oversized or empty subject"
+    );
+
+    let throttled_update = mock!(aws_sdk_dynamodb::Client::update_item)
+        .then_error(|| UpdateItemError::generic(throttled("ProvisionedThroughputExceededException")));
+    let error = store(&[&throttled_update])
+        .record_success(&success("repo:acme/web:ref:refs/heads/main", 1))
+        .await
+        .unwrap_err();
+    assert!(
+        error.retryable && error.message.contains("UpdateItem success"),
+        "{error}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn dynamo_successful_subjects_reads_pages_up_to_the_cap() -> TestResult {
+    let row = |k: usize| {
+        let subject = format!("repo:acme/web:ref:refs/heads/b{k}");
+        item(&[
+            ("pk", s("success#111122223333#gha-deploy")),
+            ("sk", s(&success_sort_key(&subject))),
+            ("subject", s(&subject)),
+            ("provider", s(GITHUB)),
+            ("audience", s("sts.amazonaws.com")),
+            ("first_seen", n(100 + k as i64)),
+            ("last_seen", n(200 + k as i64)),
+            ("expires_at", n(9_999_999_999_i64)),
+        ])
+    };
+    let more = item(&[("pk", s("success#111122223333#gha-deploy")), ("sk", s("ff"))]);
+    let (query, queries) = recording(mock!(aws_sdk_dynamodb::Client::query), move |i, _| {
+        let page = if i == 0 {
+            QueryOutput::builder()
+                .items(row(0))
+                // An item without a subject is not one.
+                .items(item(&[
+                    ("pk", s("success#111122223333#gha-deploy")),
+                    ("sk", s("00")),
+                ]))
+                .set_last_evaluated_key(Some(more.clone()))
+        } else {
+            QueryOutput::builder().items(row(1))
+        };
+        MockResponse::Output(page.build())
+    });
+    let subjects = store(&[&query])
+        .successful_subjects("111122223333", "gha-DEPLOY")
+        .await?;
+    assert_eq!(
+        subjects,
+        [
+            ObservedSubject {
+                subject: "repo:acme/web:ref:refs/heads/b0".into(),
+                provider: Some(GITHUB.into()),
+                audience: Some("sts.amazonaws.com".into()),
+                first_seen: 100,
+                last_seen: 200,
+            },
+            ObservedSubject {
+                subject: "repo:acme/web:ref:refs/heads/b1".into(),
+                provider: Some(GITHUB.into()),
+                audience: Some("sts.amazonaws.com".into()),
+                first_seen: 101,
+                last_seen: 201,
+            },
+        ]
+    );
+    let requests = queries.all();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].key_condition_expression(), Some("pk = :pk"));
+    assert_eq!(
+        requests[0]
+            .expression_attribute_values()
+            .and_then(|v| v.get(":pk")),
+        Some(&s("success#111122223333#gha-deploy"))
+    );
+    assert_eq!(requests[0].limit(), Some(MAX_OBSERVED_SUBJECTS as i32));
+    assert!(requests[1].exclusive_start_key().is_some());
+
+    // A role with endless pages: the cap ends the reading.
+    let endless = item(&[("pk", s("success#111122223333#gha-deploy")), ("sk", s("ff"))]);
+    let (query, queries) = recording(mock!(aws_sdk_dynamodb::Client::query), move |i, _| {
+        MockResponse::Output(
+            QueryOutput::builder()
+                .set_items(Some((0..100).map(|k| row(i * 100 + k)).collect()))
+                .set_last_evaluated_key(Some(endless.clone()))
+                .build(),
+        )
+    });
+    let subjects = store(&[&query])
+        .successful_subjects("111122223333", "gha-deploy")
+        .await?;
+    assert_eq!(subjects.len(), MAX_OBSERVED_SUBJECTS);
+    assert_eq!(queries.all().len(), MAX_OBSERVED_SUBJECTS / 100);
     Ok(())
 }

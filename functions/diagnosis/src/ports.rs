@@ -113,6 +113,44 @@ pub struct FailureCount<'a> {
     pub expires_at: i64,
 }
 
+/// The longest subject the record of successes keeps; longer ones are not recorded.
+pub const MAX_OBSERVED_SUBJECT: usize = 1024;
+/// The most subjects [`StateStore::successful_subjects`] returns for one role.
+pub const MAX_OBSERVED_SUBJECTS: usize = 1000;
+
+/// One successful call of one of our own jobs, for the per-role record of the subjects
+/// that work (`oidc-watch impact --observed`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Success<'a> {
+    pub account: &'a str,
+    /// IAM's spelling of the role; the record is keyed by its lower case.
+    pub role: &'a str,
+    pub subject: &'a str,
+    /// The provider's ARN and the audience of the call, when the event has them.
+    pub provider: Option<&'a str>,
+    pub audience: Option<&'a str>,
+    /// When it happened (epoch seconds).
+    pub at: i64,
+    pub expires_at: i64,
+}
+
+impl Success<'_> {
+    /// Whether it may be recorded: a subject of bounded length.
+    pub fn recordable(&self) -> bool {
+        !self.subject.is_empty() && self.subject.len() <= MAX_OBSERVED_SUBJECT
+    }
+}
+
+/// A subject that assumed a role successfully, as the record of successes has it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedSubject {
+    pub subject: String,
+    pub provider: Option<String>,
+    pub audience: Option<String>,
+    pub first_seen: i64,
+    pub last_seen: i64,
+}
+
 /// Incident, counter, rate-limit and spike state (one DynamoDB table in AWS). Every write
 /// that decides who alerts is conditional, so concurrent instances agree, and every write
 /// is idempotent per event or incident, so a redelivery completes what a failed delivery
@@ -200,6 +238,18 @@ pub trait StateStore {
 
     /// How many alerts the global window starting at `window` counted.
     fn alert_count(&self, window: i64) -> impl Future<Output = Result<u64, PortError>> + Send;
+
+    /// Records a successful subject of a role: an idempotent upsert (`first_seen` kept,
+    /// `last_seen` the latest). A subject longer than [`MAX_OBSERVED_SUBJECT`] is skipped.
+    fn record_success(&self, success: &Success<'_>) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// The recorded successful subjects of `role` (any case) in `account`, at most
+    /// [`MAX_OBSERVED_SUBJECTS`].
+    fn successful_subjects(
+        &self,
+        account: &str,
+        role: &str,
+    ) -> impl Future<Output = Result<Vec<ObservedSubject>, PortError>> + Send;
 }
 
 /// In-memory ports for tests and local runs.
@@ -299,6 +349,8 @@ pub mod memory {
         spikes: HashMap<String, SpikeState>,
         tokens: HashMap<String, (i64, String)>,
         alert_windows: HashMap<i64, HashSet<String>>,
+        /// (account, lower-cased role) -> subject -> its record.
+        successes: BTreeMap<(String, String), BTreeMap<String, ObservedSubject>>,
     }
 
     /// The same conditional semantics as the DynamoDB store, behind one mutex.
@@ -475,6 +527,47 @@ pub mod memory {
 
         async fn alert_count(&self, window: i64) -> Result<u64, PortError> {
             Ok(self.with(|s| s.alert_windows.get(&window).map_or(0, |h| h.len() as u64)))
+        }
+
+        async fn record_success(&self, success: &Success<'_>) -> Result<(), PortError> {
+            if !success.recordable() {
+                return Ok(());
+            }
+            self.with(|s| {
+                let role = s
+                    .successes
+                    .entry((success.account.to_owned(), success.role.to_lowercase()))
+                    .or_default();
+                let entry = role
+                    .entry(success.subject.to_owned())
+                    .or_insert_with(|| ObservedSubject {
+                        subject: success.subject.to_owned(),
+                        provider: success.provider.map(str::to_owned),
+                        audience: success.audience.map(str::to_owned),
+                        first_seen: success.at,
+                        last_seen: success.at,
+                    });
+                // As the DynamoDB store: an older call changes nothing.
+                if success.at >= entry.last_seen {
+                    entry.last_seen = success.at;
+                    entry.provider = success.provider.map(str::to_owned);
+                    entry.audience = success.audience.map(str::to_owned);
+                }
+            });
+            Ok(())
+        }
+
+        async fn successful_subjects(
+            &self,
+            account: &str,
+            role: &str,
+        ) -> Result<Vec<ObservedSubject>, PortError> {
+            Ok(self.with(|s| {
+                s.successes
+                    .get(&(account.to_owned(), role.to_lowercase()))
+                    .map(|subjects| subjects.values().take(MAX_OBSERVED_SUBJECTS).cloned().collect())
+                    .unwrap_or_default()
+            }))
         }
     }
 }

@@ -21,6 +21,7 @@ use diagnosis::metrics::{Dimension, MetricName, MetricRecord, UNKNOWN_DIMENSION}
 use diagnosis::owner::{owners_named_by, Owner, Trust};
 use diagnosis::ports::{
     AccountState, AlertClaim, AlertSink, FailureCount, Incident, MetricSink, PortError, Sighting, StateStore,
+    Success,
 };
 use diagnosis::snapshot::AccountSnapshot;
 use diagnosis::spike::{assess, decide, top_labels, PendingSpikeAlert, SpikeAction, SpikeState};
@@ -105,6 +106,10 @@ const ALERT_WINDOW_SECONDS: i64 = 3600;
 /// Incidents and accounts an instance remembers.
 const MEMO_INCIDENTS: usize = 4096;
 const MEMO_ACCOUNTS: usize = 256;
+/// Successful (account, role, subject)s an instance remembers having recorded.
+const MEMO_SUCCESSES: usize = 2048;
+/// A subject recorded by this instance is not written again for this long.
+const SUCCESS_REWRITE_SECONDS: i64 = 3600;
 /// Owners remembered per account: trust policies name few.
 const MEMO_OWNERS_PER_ACCOUNT: usize = 1024;
 /// Spike scope: one burst, one alert, whatever roles it spans.
@@ -132,6 +137,9 @@ pub struct Memo {
     spike_active: Mutex<Option<bool>>,
     /// The alert-rate window this instance last counted an alert in.
     alert_window: Mutex<Option<i64>>,
+    /// (account, lower-cased role, subject) -> when this instance last recorded it as a
+    /// success (wall clock): one write per subject per hour, not per event.
+    successes: Mutex<HashMap<(String, String, String), i64>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -149,6 +157,23 @@ impl Memo {
 
     fn remember_alert_window(&self, window: i64) {
         *lock(&self.alert_window) = Some(window);
+    }
+
+    fn success_recorded(&self, key: &(String, String, String), wall: i64) -> bool {
+        lock(&self.successes)
+            .get(key)
+            .is_some_and(|at| wall - *at < SUCCESS_REWRITE_SECONDS && *at <= wall)
+    }
+
+    fn remember_success(&self, key: (String, String, String), wall: i64) {
+        let mut successes = lock(&self.successes);
+        if successes.len() >= MEMO_SUCCESSES && !successes.contains_key(&key) {
+            successes.retain(|_, at| wall - *at < SUCCESS_REWRITE_SECONDS);
+            if successes.len() >= MEMO_SUCCESSES {
+                successes.clear();
+            }
+        }
+        successes.insert(key, wall);
     }
 
     fn remember_incident(&self, key: &str, until: i64, now: i64) {
@@ -354,11 +379,52 @@ where
     let mut settle = false;
     match kind {
         None => {
-            let first = deps
-                .state
-                .first_sighting(&event_id, wall + 2 * window + DAY)
-                .await
-                .map_err(HandlerError::State)?;
+            // A success of one of our jobs: the subject joins the role's record of what
+            // works (`oidc-watch impact --observed`), alongside the sighting. The record is
+            // idempotent, so a redelivery may write it again.
+            let success = match (
+                &canonical_role,
+                claims.subject.as_deref(),
+                claims.account_id.as_deref(),
+            ) {
+                (Some(role), Some(subject), Some(account)) if config.observed_subject_days > 0 => {
+                    Some(Success {
+                        account,
+                        role,
+                        subject,
+                        provider: expected_provider.as_deref(),
+                        audience: claims.audience.as_deref(),
+                        at: now,
+                        expires_at: wall.max(now) + config.observed_subject_days * DAY,
+                    })
+                    .filter(Success::recordable)
+                }
+                _ => None,
+            };
+            let memo_key = success
+                .as_ref()
+                .map(|s| (s.account.to_owned(), s.role.to_lowercase(), s.subject.to_owned()));
+            let record = match &memo_key {
+                Some(key) if !deps.memo.success_recorded(key, wall) => success.as_ref(),
+                _ => None,
+            };
+            let (first, recorded) = tokio::join!(
+                deps.state.first_sighting(&event_id, wall + 2 * window + DAY),
+                async {
+                    match record {
+                        Some(success) => deps.state.record_success(success).await.map(|()| true),
+                        None => Ok(false),
+                    }
+                }
+            );
+            // The record serves a pre-flight check: a lost write is logged, never retried
+            // at the cost of the event's metrics.
+            match (recorded, memo_key) {
+                (Ok(true), Some(key)) => deps.memo.remember_success(key, wall),
+                (Err(error), _) => tracing::warn!(error = %error, "successful subject not recorded"),
+                _ => {}
+            }
+            let first = first.map_err(HandlerError::State)?;
             result.duplicate = !first;
             if first {
                 publish_metrics(

@@ -16,7 +16,8 @@ use diagnosis::alert::{Alert, AlertKind};
 use diagnosis::metrics::{MetricName, MetricRecord};
 use diagnosis::ports::memory::{MemoryAccounts, MemoryAlerts, MemoryMetrics, MemoryState};
 use diagnosis::ports::{
-    AlertClaim, AlertSink, FailureCount, Incident, MetricSink, PortError, Sighting, StateStore,
+    AlertClaim, AlertSink, FailureCount, Incident, MetricSink, ObservedSubject, PortError, Sighting,
+    StateStore, Success,
 };
 use diagnosis::spike::{MinuteCount, SpikeState};
 use lambda_runtime::{Context, LambdaEvent};
@@ -147,6 +148,18 @@ impl StateStore for FaultyState {
     }
     async fn alert_count(&self, window: i64) -> Result<u64, PortError> {
         self.faults.run(self.inner.alert_count(window)).await
+    }
+    async fn record_success(&self, success: &Success<'_>) -> Result<(), PortError> {
+        self.faults.run(self.inner.record_success(success)).await
+    }
+    async fn successful_subjects(
+        &self,
+        account: &str,
+        role: &str,
+    ) -> Result<Vec<ObservedSubject>, PortError> {
+        self.faults
+            .run(self.inner.successful_subjects(account, role))
+            .await
     }
 }
 

@@ -356,3 +356,80 @@ async fn incident_windows_run_on_the_event_time() {
     let id = future.events[0].incident_id.clone().unwrap();
     assert!(id.ends_with(&format!("-{T0}")), "{id}");
 }
+
+#[tokio::test]
+async fn a_success_records_its_subject_once_an_hour_and_a_failure_nothing() {
+    use diagnosis::ports::StateStore;
+    let clock = Arc::new(AtomicI64::new(T0));
+    let deps = deps(clock.clone());
+    let success = sample("none/github-push-main-success.json");
+    let subject = "repo:acme/web-app:ref:refs/heads/main";
+    for n in 0..3 {
+        invoke(&deps, at(retry_of(&success, n), T0 + n as i64))
+            .await
+            .unwrap();
+    }
+    // The role's name in any case reads the one record, which IAM's spelling keys.
+    let recorded = deps
+        .state
+        .successful_subjects("111122223333", "GHA-Deploy-Web-App")
+        .await
+        .unwrap();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0].subject, subject);
+    assert_eq!(
+        recorded[0].provider.as_deref(),
+        Some("arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com")
+    );
+    assert_eq!(recorded[0].audience.as_deref(), Some("sts.amazonaws.com"));
+    assert_eq!(recorded[0].first_seen, T0);
+    // The instance wrote it once: the later calls within the hour were not written.
+    assert_eq!(recorded[0].last_seen, T0);
+
+    // An hour later it is written again: last_seen moves on, first_seen stays.
+    clock.store(T0 + 3700, Ordering::SeqCst);
+    invoke(&deps, at(retry_of(&success, 10), T0 + 3700))
+        .await
+        .unwrap();
+    let recorded = deps
+        .state
+        .successful_subjects("111122223333", "gha-deploy-web-app")
+        .await
+        .unwrap();
+    assert_eq!((recorded[0].first_seen, recorded[0].last_seen), (T0, T0 + 3700));
+
+    // A failure, and a stranger's success, record nothing.
+    let fresh = deps_owned_by(Arc::new(AtomicI64::new(T0)), "acme");
+    let failure = sample("subject-mismatch/branch/github-feature-branch-vs-main-only-policy.json");
+    invoke(&fresh, failure).await.unwrap();
+    invoke(
+        &fresh,
+        with_subject(&success, "repo:stranger/tool:ref:refs/heads/main", 99),
+    )
+    .await
+    .unwrap();
+    for role in ["gha-deploy-web-app", "gha-deploy-main-only"] {
+        let none = fresh
+            .state
+            .successful_subjects("111122223333", role)
+            .await
+            .unwrap();
+        assert!(none.is_empty(), "{role}: {none:?}");
+    }
+}
+
+#[tokio::test]
+async fn no_record_of_successes_when_it_is_off() {
+    use diagnosis::ports::StateStore;
+    let mut deps = deps(Arc::new(AtomicI64::new(T0)));
+    deps.config.observed_subject_days = 0;
+    invoke(&deps, sample("none/github-push-main-success.json"))
+        .await
+        .unwrap();
+    let none = deps
+        .state
+        .successful_subjects("111122223333", "gha-deploy-web-app")
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}
