@@ -8,6 +8,9 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod common;
+use common::{response, StandIn, IAM_NS, STS_NS};
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -632,57 +635,14 @@ fn subject_template_from_the_github_api() {
 
 /// IAM and STS on loopback (the query protocol), serving the fixture snapshot's account;
 /// every action asked for is recorded.
-fn iam_stand_in() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+fn iam_stand_in() -> StandIn {
     let snapshot: Value =
         serde_json::from_str(&std::fs::read_to_string(data().join("accounts/123456789012.json")).unwrap())
             .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let actions = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = std::sync::Arc::clone(&actions);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':') {
-                    if name.eq_ignore_ascii_case("content-length") {
-                        length = value.trim().parse().unwrap_or(0);
-                    }
-                }
-            }
-            let mut body = vec![0; length];
-            if reader.read_exact(&mut body).is_err() {
-                continue;
-            }
-            let form: std::collections::HashMap<String, String> = String::from_utf8_lossy(&body)
-                .split('&')
-                .filter_map(|pair| pair.split_once('='))
-                .map(|(k, v)| {
-                    let decode = |s: &str| {
-                        percent_encoding::percent_decode_str(&s.replace('+', " "))
-                            .decode_utf8_lossy()
-                            .into_owned()
-                    };
-                    (decode(k), decode(v))
-                })
-                .collect();
-            let action = form.get("Action").cloned().unwrap_or_default();
-            seen.lock().unwrap().push(action.clone());
-            let (status, xml) = iam_answer(&snapshot, &action, &form);
-            let mut stream = stream;
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} X\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
-                xml.len()
-            );
-        }
-    });
-    (url, actions)
+    StandIn::start(Box::new(move |form| {
+        let action = form.get("Action").cloned().unwrap_or_default();
+        iam_answer(&snapshot, &action, form)
+    }))
 }
 
 fn iam_answer(
@@ -690,21 +650,11 @@ fn iam_answer(
     action: &str,
     form: &std::collections::HashMap<String, String>,
 ) -> (u16, String) {
-    const IAM: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
-    const STS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
-    let ok = |namespace: &str, result: String| {
-        (
-            200,
-            format!(
-                "<{action}Response xmlns=\"{namespace}\"><{action}Result>{result}</{action}Result>\
-                 <ResponseMetadata><RequestId>stand-in</RequestId></ResponseMetadata></{action}Response>"
-            ),
-        )
-    };
+    let ok = |namespace: &str, result: String| response(action, namespace, &result);
     let provider = &snapshot["OpenIDConnectProviders"][0];
     match action {
         "GetCallerIdentity" => ok(
-            STS,
+            STS_NS,
             "<Arn>arn:aws:iam::123456789012:user/ci</Arn><UserId>AIDA</UserId><Account>123456789012</Account>".to_owned(),
         ),
         "GetRole" => {
@@ -713,7 +663,7 @@ fn iam_answer(
                 return (
                     404,
                     format!(
-                        "<ErrorResponse xmlns=\"{IAM}\"><Error><Type>Sender</Type><Code>NoSuchEntity</Code>\
+                        "<ErrorResponse xmlns=\"{IAM_NS}\"><Error><Type>Sender</Type><Code>NoSuchEntity</Code>\
                          <Message>no such role</Message></Error><RequestId>x</RequestId></ErrorResponse>"
                     ),
                 );
@@ -721,7 +671,7 @@ fn iam_answer(
             let policy = serde_json::to_string(&role["AssumeRolePolicyDocument"]).unwrap();
             let encoded = percent_encoding::utf8_percent_encode(&policy, percent_encoding::NON_ALPHANUMERIC);
             ok(
-                IAM,
+                IAM_NS,
                 format!(
                     "<Role><Path>/</Path><RoleName>{}</RoleName><RoleId>AROA1</RoleId><Arn>{}</Arn>\
                      <CreateDate>2025-01-01T00:00:00Z</CreateDate><AssumeRolePolicyDocument>{encoded}</AssumeRolePolicyDocument>\
@@ -732,14 +682,14 @@ fn iam_answer(
             )
         }
         "ListOpenIDConnectProviders" => ok(
-            IAM,
+            IAM_NS,
             format!(
                 "<OpenIDConnectProviderList><member><Arn>{}</Arn></member></OpenIDConnectProviderList>",
                 provider["Arn"].as_str().unwrap()
             ),
         ),
         "GetOpenIDConnectProvider" => ok(
-            IAM,
+            IAM_NS,
             format!(
                 "<Url>{}</Url><ClientIDList><member>sts.amazonaws.com</member></ClientIDList>\
                  <ThumbprintList></ThumbprintList><CreateDate>2025-01-01T00:00:00Z</CreateDate>",
@@ -752,7 +702,8 @@ fn iam_answer(
 
 #[test]
 fn live_reads_the_roles_the_jobs_name_from_iam() {
-    let (endpoint, actions) = iam_stand_in();
+    let iam = iam_stand_in();
+    let endpoint = iam.url.clone();
     let output = Command::new(env!("CARGO_BIN_EXE_oidc-watch"))
         .args([
             "check-workflows",
@@ -785,7 +736,7 @@ fn live_reads_the_roles_the_jobs_name_from_iam() {
         .map(|s| s["verdict"].as_str().unwrap())
         .collect();
     assert_eq!(verdicts, ["allowed", "unknown", "unknown", "denied", "allowed"]);
-    let actions = actions.lock().unwrap().clone();
+    let actions = iam.actions();
     assert!(actions.contains(&"GetRole".to_owned()), "{actions:?}");
     assert!(
         !actions.contains(&"ListRoles".to_owned()),

@@ -3,13 +3,13 @@
 //! moto run is tests/e2e/test_cli_snapshot.py); nothing leaves 127.0.0.1.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
+
+mod common;
+use common::{response, StandIn, IAM_NS, STS_NS};
 
 const ACCOUNT: &str = "111122223333";
 const AUTHORIZATION_DETAILS: &str =
@@ -193,86 +193,6 @@ fn credentials(endpoint: &str) -> Vec<(&str, &str)> {
         ("AWS_MAX_ATTEMPTS", "1"),
     ]
 }
-
-// ---------------------------------------------------------------------------------------
-// An IAM and STS stand-in: the query protocol, one request per connection.
-
-type Handler = dyn Fn(&HashMap<String, String>) -> (u16, String) + Send + Sync;
-
-struct StandIn {
-    url: String,
-    actions: Arc<Mutex<Vec<String>>>,
-}
-
-impl StandIn {
-    fn start(handler: Box<Handler>) -> StandIn {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let actions = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&actions);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some((name, value)) = line.split_once(':') {
-                        if name.eq_ignore_ascii_case("content-length") {
-                            length = value.trim().parse().unwrap_or(0);
-                        }
-                    }
-                }
-                let mut body = vec![0; length];
-                if reader.read_exact(&mut body).is_err() {
-                    continue;
-                }
-                let form: HashMap<String, String> = String::from_utf8_lossy(&body)
-                    .split('&')
-                    .filter_map(|pair| pair.split_once('='))
-                    .map(|(k, v)| {
-                        let decode = |s: &str| {
-                            percent_encoding::percent_decode_str(&s.replace('+', " "))
-                                .decode_utf8_lossy()
-                                .into_owned()
-                        };
-                        (decode(k), decode(v))
-                    })
-                    .collect();
-                seen.lock()
-                    .unwrap()
-                    .push(form.get("Action").cloned().unwrap_or_default());
-                let (status, xml) = handler(&form);
-                let mut stream = stream;
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status} X\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
-                    xml.len()
-                );
-            }
-        });
-        StandIn { url, actions }
-    }
-
-    fn actions(&self) -> Vec<String> {
-        self.actions.lock().unwrap().clone()
-    }
-}
-
-fn response(action: &str, namespace: &str, result: &str) -> (u16, String) {
-    (
-        200,
-        format!(
-            "<{action}Response xmlns=\"{namespace}\"><{action}Result>{result}</{action}Result>\
-             <ResponseMetadata><RequestId>stand-in</RequestId></ResponseMetadata></{action}Response>"
-        ),
-    )
-}
-
-const IAM_NS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
-const STS_NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
 fn caller_identity() -> (u16, String) {
     response(
