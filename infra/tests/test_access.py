@@ -129,7 +129,7 @@ def test_every_alarm_publishes_to_the_policed_topic(template):
 
 # ------------------------------------------------------------------ 3. DynamoDB key prefixes
 
-MONITOR_PREFIXES = {"event#", "incident#", "counter#", "spike#", "token#"}
+MONITOR_PREFIXES = {"event#", "incident#", "counter#", "spike#", "token#", "success#"}
 NOTIFIER_PREFIXES = {"delivery#", "thread#", "notify-token#"}
 ITEM_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
                 "dynamodb:Query", "dynamodb:ConditionCheckItem"}

@@ -107,7 +107,7 @@ def test_central_stack_shape(aws, central, template):
     assert assume["Condition"] == {"StringEquals": {"aws:ResourceOrgID": "o-abcdefghij"}}
     (dynamo,) = [s for s in stmts if "dynamodb:PutItem" in s["Action"]]
     assert dynamo["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == [
-        "event#*", "incident#*", "counter#*", "spike#*", "token#*"]
+        "event#*", "incident#*", "counter#*", "spike#*", "token#*", "success#*"]
 
     events = aws("events")
     rules = {}
