@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The end-to-end tests of oidc-monitor (tests/e2e/test_monitor.py) and, given its binary, of
+# The end-to-end tests of oidc-monitor (tests/e2e/test_monitor.py; with the CLI,
+# test_cli_snapshot.py and test_impact_observed.py, which need target/debug/oidc-watch) and, given its binary, of
 # oidc-notifier (tests/e2e/test_notifier.py) around PREBUILT binaries: the venv (pinned,
 # skipped when up to date), moto on 127.0.0.1, pytest; and, whatever happens (failure,
 # Ctrl-C), everything it started is stopped. It builds nothing: the caller does.
@@ -35,7 +36,7 @@ binary="$(absolute "$binary" oidc-monitor)"
 notifier="${E2E_NOTIFIER_BINARY:-}"
 if [[ $# -gt 0 && "$1" != -* ]]; then notifier="$1"; shift; fi
 if [[ -z "$notifier" && -x "$e2e_root/target/debug/oidc-notifier" ]]; then notifier="$e2e_root/target/debug/oidc-notifier"; fi
-tests=("$here/test_monitor.py" "$here/test_cli_snapshot.py")
+tests=("$here/test_monitor.py" "$here/test_cli_snapshot.py" "$here/test_impact_observed.py")
 if [[ -n "$notifier" ]]; then
   notifier="$(absolute "$notifier" oidc-notifier)"
   tests+=("$here/test_notifier.py")

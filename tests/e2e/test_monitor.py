@@ -63,7 +63,7 @@ SAMPLE_OWNERS = ",".join([
     "circleci:3f6d2a1e-8b4c-4e2f-9a7d-5c1b0e9f8a21",
 ])
 # The pk prefixes of what oidc-monitor writes to the state table.
-MONITOR_PREFIXES = ("event#", "incident#", "counter#", "spike#", "token#")
+MONITOR_PREFIXES = ("event#", "incident#", "counter#", "spike#", "token#", "success#")
 # Nothing listens here (port 9, discard, is not served on this machine): connection refused.
 DEAD_ENDPOINT = "http://127.0.0.1:9"
 

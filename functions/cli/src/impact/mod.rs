@@ -7,6 +7,7 @@
 //! does; 2 bad input, or a new policy that cannot be known (unresolved template values).
 
 mod compare;
+mod observed;
 mod policy_source;
 mod render;
 mod subjects;
@@ -41,6 +42,8 @@ pub enum ImpactError {
     #[error("--workflows: {0}")]
     Workflows(String),
     #[error("{0}")]
+    Observed(String),
+    #[error("{0}")]
     Usage(String),
     #[error("writing output: {0}")]
     Output(#[from] std::io::Error),
@@ -73,6 +76,14 @@ pub struct ImpactArgs {
     /// calls of the role are the subjects judged.
     #[arg(long, value_name = "PATH", num_args = 1..)]
     history: Vec<String>,
+    /// The monitor's state table: the successful subjects it recorded for the role are
+    /// judged (standard AWS credentials; AWS_ENDPOINT_URL is honoured).
+    #[arg(long, value_name = "TABLE")]
+    observed: Option<String>,
+    /// For --observed: the role's account (default: from the snapshot, --history or
+    /// --old's role ARN).
+    #[arg(long, value_name = "ID")]
+    account_id: Option<String>,
     /// Workflow files, folders or repository roots (as `check-workflows` reads them): the
     /// subjects of the jobs that assume the role are judged too.
     #[arg(long, value_name = "PATH", num_args = 1..)]
@@ -133,9 +144,18 @@ pub fn run(args: &ImpactArgs) -> Result<ExitCode, ImpactError> {
         .as_ref()
         .map(|r| r.arn.clone())
         .or_else(|| from_history.iter().find_map(|o| o.claims.role_arn.clone()));
-    let account_id = role_arn
-        .as_deref()
-        .and_then(account_of_arn)
+    if let Some(id) = &args.account_id {
+        if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ImpactError::Usage(format!(
+                "--account-id {}: expected 12 digits",
+                diagnosis::text::quote(id)
+            )));
+        }
+    }
+    let account_id = args
+        .account_id
+        .clone()
+        .or_else(|| role_arn.as_deref().and_then(account_of_arn))
         .or_else(|| snapshot_role.as_ref().map(|r| r.account_id.clone()))
         .or_else(|| from_history.iter().find_map(|o| o.claims.account_id.clone()));
     let partition = role_arn
@@ -204,6 +224,35 @@ pub fn run(args: &ImpactArgs) -> Result<ExitCode, ImpactError> {
     for observed in from_history {
         subjects.insert(observed);
     }
+    if let Some(table) = &args.observed {
+        let Some(account) = account_id.as_deref() else {
+            return Err(ImpactError::Usage(
+                "--observed: the role's account is not known: give --account-id, or --account SNAPSHOT"
+                    .to_owned(),
+            ));
+        };
+        let provider_arn = github_provider(&old_policy, Some(account));
+        let arn = role_arn
+            .clone()
+            .unwrap_or_else(|| format!("arn:aws:iam::{account}:role/{}", args.role));
+        let recorded = observed::read(table, account, &args.role)?;
+        if recorded.is_empty() {
+            notes.push(format!(
+                "--observed {table}: no successful subject of role {} is recorded.",
+                diagnosis::text::quote(&args.role)
+            ));
+        }
+        for success in recorded {
+            let mut claims = synthetic_claims(
+                success.provider.as_deref().unwrap_or(&provider_arn),
+                &success.subject,
+                success.audience.as_deref().unwrap_or("sts.amazonaws.com"),
+                Some(&arn),
+            );
+            claims.event_time = Some(observed::iso_time(success.last_seen));
+            subjects.add(claims, subjects::Origin::Observed, &format!("{table} (monitor)"));
+        }
+    }
     if !args.workflows.is_empty() {
         let provider_arn = github_provider(&old_policy, account_id.as_deref());
         let inputs = subjects::WorkflowInputs {
@@ -247,7 +296,7 @@ pub fn run(args: &ImpactArgs) -> Result<ExitCode, ImpactError> {
         comparison,
         calls,
         failures,
-        !args.history.is_empty() || !args.workflows.is_empty(),
+        !args.history.is_empty() || !args.workflows.is_empty() || args.observed.is_some(),
         args.strict,
         notes,
     );

@@ -1,5 +1,6 @@
 //! The subjects whose calls a trust-policy change is judged by: those that assumed the
-//! role successfully (CloudTrail files and archives), and those a caller names.
+//! role successfully (CloudTrail files and archives, the monitor's record), and those a
+//! caller names.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +18,8 @@ use crate::input::{expand, PathOrStdin};
 pub enum Origin {
     /// A successful call in CloudTrail (`--history`).
     History,
+    /// A subject the monitor recorded as having assumed the role (`--observed`).
+    Observed,
     /// A job of a workflow file (`--workflows`, read as `check-workflows` reads it).
     Workflow,
     /// An exact `sub` value of the old policy: only its stranger's variants are tried.
@@ -90,9 +93,9 @@ impl Subjects {
         }
         if origin == Origin::History {
             entry.calls += 1;
-            if time > entry.last_seen {
-                entry.last_seen = time;
-            }
+        }
+        if matches!(origin, Origin::History | Origin::Observed) && time > entry.last_seen {
+            entry.last_seen = time;
         }
         if entry.claims.session_tags.is_empty() && !claims.session_tags.is_empty() {
             entry.claims.session_tags = claims.session_tags;
