@@ -844,7 +844,7 @@ def test_a_burst_of_30_jobs_on_one_role_gives_one_spike_and_one_recovery(monitor
     assert alerts[0]["message"]["metadata"]["threadId"] == spike["message"]["metadata"]["threadId"]
     # Everything it wrote is under the monitor's prefixes and expires.
     prefixes = {item["pk"].split("#", 1)[0] + "#" for item in assert_state_is_bounded(monitor)}
-    assert prefixes == {"event#", "incident#", "counter#", "spike#", "token#"}, prefixes
+    assert prefixes == {"event#", "incident#", "counter#", "spike#", "token#", "success#"}, prefixes
 
 
 def test_a_late_event_does_not_recover_an_ongoing_spike(monitor):
