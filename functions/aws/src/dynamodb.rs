@@ -2,7 +2,8 @@
 //! sort key `sk` (S), TTL attribute `expires_at` (N). Every write that decides who alerts
 //! is conditional, so concurrent instances agree.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -14,8 +15,11 @@ use diagnosis::ports::{
 use diagnosis::spike::{MinuteCount, SpikeState};
 
 pub struct DynamoStateStore {
-    pub client: aws_sdk_dynamodb::Client,
-    pub table: String,
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    /// Incidents whose set of event ids is full: their retries go straight to the write
+    /// that does not add to it (one round trip, not three).
+    full: Mutex<HashSet<String>>,
 }
 
 /// The sort key of single-item partitions.
@@ -158,9 +162,12 @@ fn is_condition_failure<R>(error: &SdkError<UpdateItemError, R>) -> bool {
         .is_some_and(UpdateItemError::is_conditional_check_failed_exception)
 }
 
-/// The most event ids an incident remembers for deduplication (about 20 KB): later
-/// retries of a long burst are still counted, no longer deduplicated.
-pub const MAX_INCIDENT_EVENTS: usize = 256;
+/// The most event ids an incident remembers for deduplication (about 2.5 KB, returned
+/// by every attempt): later retries of a long burst are still counted, no longer
+/// deduplicated. Redeliveries come within minutes of the original, while the set has room.
+pub const MAX_INCIDENT_EVENTS: usize = 64;
+/// Full incidents an instance remembers.
+const MAX_FULL_INCIDENTS: usize = 1024;
 /// The most incident ids a minute-and-role counter remembers.
 pub const MAX_COUNTER_INCIDENTS: usize = 512;
 /// The most alert holders a global rate window remembers; past it every alert is held.
@@ -177,6 +184,30 @@ fn counter_key(minute: i64, role: &str) -> String {
 const COUNTERS: &str = "counter#all";
 
 impl DynamoStateStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        DynamoStateStore {
+            client,
+            table: table.into(),
+            full: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn is_full(&self, key: &str) -> bool {
+        self.full.lock().unwrap_or_else(|e| e.into_inner()).contains(key)
+    }
+
+    fn set_full(&self, key: &str, is_full: bool) {
+        let mut full = self.full.lock().unwrap_or_else(|e| e.into_inner());
+        if !is_full {
+            full.remove(key);
+            return;
+        }
+        if full.len() >= MAX_FULL_INCIDENTS {
+            full.clear();
+        }
+        full.insert(key.to_owned());
+    }
+
     fn key(&self, pk: String, sk: &str) -> HashMap<String, AttributeValue> {
         HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
     }
@@ -240,11 +271,13 @@ impl DynamoStateStore {
     }
 
     /// One more attempt of the incident open at `now`, remembering `event_id` while the
-    /// set has room; `None` when the condition failed.
+    /// set has room (`Remember::Add`), or only checking it against the set
+    /// (`Remember::Check`); `None` when the condition failed.
     async fn attempt(
         &self,
         key: &str,
-        event_id: Option<&str>,
+        event: &str,
+        remember: Remember,
         now: i64,
     ) -> Result<Option<Incident>, PortError> {
         let mut request = self
@@ -255,26 +288,46 @@ impl DynamoStateStore {
             .expression_attribute_names("#until", "until")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":event", s(event))
             .return_values(ReturnValue::AllNew);
-        request = match event_id {
-            Some(event) => request
+        request = match remember {
+            Remember::Add => request
                 .update_expression("ADD attempts :one, event_ids :events")
                 .condition_expression(
                     "attribute_exists(pk) AND #until >= :now AND NOT contains(event_ids, :event) AND size(event_ids) < :cap",
                 )
                 .expression_attribute_values(":events", AttributeValue::Ss(vec![event.to_owned()]))
-                .expression_attribute_values(":event", s(event))
                 .expression_attribute_values(":cap", n(MAX_INCIDENT_EVENTS)),
-            None => request
+            Remember::Check => request
                 .update_expression("ADD attempts :one")
-                .condition_expression("attribute_exists(pk) AND #until >= :now"),
+                .condition_expression("attribute_exists(pk) AND #until >= :now AND NOT contains(event_ids, :event)"),
         };
         match request.send().await {
-            Ok(output) => Ok(output.attributes.as_ref().map(incident_from)),
+            Ok(output) => {
+                let item = output.attributes.as_ref();
+                // A reopened incident starts a new set.
+                self.set_full(
+                    key,
+                    item.is_some_and(|item| remembered(item) >= MAX_INCIDENT_EVENTS),
+                );
+                Ok(item.map(incident_from))
+            }
             Err(error) if is_condition_failure(&error) => Ok(None),
             Err(error) => Err(store_error("UpdateItem incident", error)),
         }
     }
+}
+
+#[derive(Clone, Copy)]
+enum Remember {
+    Add,
+    Check,
+}
+
+fn remembered(item: &HashMap<String, AttributeValue>) -> usize {
+    item.get("event_ids")
+        .and_then(|v| v.as_ss().ok())
+        .map_or(0, Vec::len)
 }
 
 impl StateStore for DynamoStateStore {
@@ -312,8 +365,14 @@ impl StateStore for DynamoStateStore {
                 {
                     return Ok(Sighting::Opened(opening.clone()));
                 }
-            } else if let Some(incident) = self.attempt(key, Some(event_id), now).await? {
-                return Ok(Sighting::Attempt(incident));
+            } else {
+                let remember = match self.is_full(key) {
+                    true => Remember::Check,
+                    false => Remember::Add,
+                };
+                if let Some(incident) = self.attempt(key, event_id, remember, now).await? {
+                    return Ok(Sighting::Attempt(incident));
+                }
             }
             // The condition failed: read what is there to know why.
             let Some(item) = self.get("GetItem incident", self.incident_key(key)).await? else {
@@ -328,12 +387,9 @@ impl StateStore for DynamoStateStore {
                 try_open = true;
                 continue;
             }
-            let remembered = item
-                .get("event_ids")
-                .and_then(|v| v.as_ss().ok())
-                .map_or(0, Vec::len);
-            if remembered >= MAX_INCIDENT_EVENTS {
-                if let Some(incident) = self.attempt(key, None, now).await? {
+            if remembered(&item) >= MAX_INCIDENT_EVENTS {
+                self.set_full(key, true);
+                if let Some(incident) = self.attempt(key, event_id, Remember::Check, now).await? {
                     return Ok(Sighting::Attempt(incident));
                 }
             }

@@ -1003,11 +1003,11 @@ fn incident_pk() -> [(&'static str, AttributeValue); 2] {
 
 /// A store whose client fails at once: no SDK retries, so an error is the adapter's answer.
 fn store(rules: &[&Rule]) -> DynamoStateStore {
-    DynamoStateStore {
-        client: mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, rules.iter().copied(), |c| c
+    DynamoStateStore::new(
+        mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, rules.iter().copied(), |c| c
             .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())),
-        table: TABLE.into(),
-    }
+        TABLE,
+    )
 }
 
 /// A rule answering the `i`-th request it sees with `answer(i, request)`, recording each.
@@ -1417,7 +1417,7 @@ async fn dynamo_sight_incident_falls_back_between_opening_and_attempt() -> TestR
 async fn dynamo_sight_incident_counts_without_remembering_once_the_event_set_is_full() -> TestResult {
     let full: Vec<String> = (0..MAX_INCIDENT_EVENTS).map(|i| format!("evt-{i}")).collect();
     let full: Vec<&str> = full.iter().map(String::as_str).collect();
-    let (read, _) = get(Some(stored_incident("evt-0", NOW + 3600, 300, true, &full)));
+    let (read, reads) = get(Some(stored_incident("evt-0", NOW + 3600, 300, true, &full)));
     let after = stored_incident("evt-0", NOW + 3600, 301, true, &full);
     // The remembering attempt fails on the cap; the counting one succeeds.
     let (update, updates) = recording(mock!(aws_sdk_dynamodb::Client::update_item), move |i, _| {
@@ -1433,23 +1433,34 @@ async fn dynamo_sight_incident_counts_without_remembering_once_the_event_set_is_
             )
         }
     });
-    let sighting = sight(&store(&[&update, &read]), "evt-9999", true).await?;
+    let counting = |event: &str| {
+        request(&incident_pk())
+            .update("ADD attempts :one")
+            .condition("attribute_exists(pk) AND #until >= :now AND NOT contains(event_ids, :event)")
+            .names(&[("#until", "until")])
+            .values(&[(":one", n(1)), (":now", n(NOW)), (":event", s(event))])
+            .returns(ReturnValue::AllNew)
+    };
+    let store = store(&[&update, &read]);
+    let sighting = sight(&store, "evt-9999", true).await?;
     assert_eq!(
         sighting,
         Sighting::Attempt(incident("evt-0", NOW + 3600, 301, true))
     );
+    assert_requests(&updates, &[attempt_request("evt-9999"), counting("evt-9999")]);
+    assert_eq!(reads.all().len(), 1);
+
+    // The store now knows the set is full: the next retry is one round trip.
+    sight(&store, "evt-10000", true).await?;
     assert_requests(
         &updates,
         &[
             attempt_request("evt-9999"),
-            request(&incident_pk())
-                .update("ADD attempts :one")
-                .condition("attribute_exists(pk) AND #until >= :now")
-                .names(&[("#until", "until")])
-                .values(&[(":one", n(1)), (":now", n(NOW))])
-                .returns(ReturnValue::AllNew),
+            counting("evt-9999"),
+            counting("evt-10000"),
         ],
     );
+    assert_eq!(reads.all().len(), 1, "no read for a retry of a full incident");
     Ok(())
 }
 

@@ -39,10 +39,10 @@ async fn main() -> Result<(), Error> {
             client: aws_sdk_sns::Client::new(&sdk),
             topic_arn: config.alert_topic_arn.clone(),
         },
-        state: DynamoStateStore {
-            client: aws_sdk_dynamodb::Client::new(&sdk),
-            table: config.state_table_name.clone(),
-        },
+        state: DynamoStateStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            config.state_table_name.clone(),
+        ),
         clock: Box::new(oidc_watch_aws::wall_clock_seconds),
         memo: Memo::default(),
         config,

@@ -26,10 +26,7 @@ pub fn read(table: &str, account: &str, role: &str) -> Result<Vec<ObservedSubjec
                 .region(aws_config::Region::new(DEFAULT_REGION))
                 .build();
         }
-        let store = DynamoStateStore {
-            client: aws_sdk_dynamodb::Client::new(&config),
-            table: table.to_owned(),
-        };
+        let store = DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&config), table);
         store
             .successful_subjects(account, role)
             .await
