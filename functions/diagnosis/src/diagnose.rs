@@ -22,8 +22,8 @@ use crate::subject::{DerivedClaims, GitHubContext, GitHubFormat, Subject};
 use crate::suggest::{propose, Edit, Job, Refusal, SuggestedChange, Target};
 use crate::text::{clean, finish_message, quote};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum Cause {
+crate::names::named_enum! {
+    pub enum Cause {
     None,
     RoleNotFound,
     OidcProviderMissing,
@@ -41,50 +41,8 @@ pub enum Cause {
     IdpUnreachable,
     DeniedOutsideTrustPolicy,
     Unknown,
-}
-
-impl Cause {
-    pub const ALL: [Cause; 17] = [
-        Cause::None,
-        Cause::RoleNotFound,
-        Cause::OidcProviderMissing,
-        Cause::AudienceNotInProvider,
-        Cause::ThumbprintMismatch,
-        Cause::PrincipalMismatch,
-        Cause::ActionNotAllowed,
-        Cause::AudienceMismatch,
-        Cause::SubjectMismatch,
-        Cause::UnverifiableCondition,
-        Cause::ExplicitDeny,
-        Cause::SessionDurationExceeded,
-        Cause::MissingTagSessionPermission,
-        Cause::TokenExpired,
-        Cause::IdpUnreachable,
-        Cause::DeniedOutsideTrustPolicy,
-        Cause::Unknown,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Cause::None => "None",
-            Cause::RoleNotFound => "RoleNotFound",
-            Cause::OidcProviderMissing => "OidcProviderMissing",
-            Cause::AudienceNotInProvider => "AudienceNotInProvider",
-            Cause::ThumbprintMismatch => "ThumbprintMismatch",
-            Cause::PrincipalMismatch => "PrincipalMismatch",
-            Cause::ActionNotAllowed => "ActionNotAllowed",
-            Cause::AudienceMismatch => "AudienceMismatch",
-            Cause::SubjectMismatch => "SubjectMismatch",
-            Cause::UnverifiableCondition => "UnverifiableCondition",
-            Cause::ExplicitDeny => "ExplicitDeny",
-            Cause::SessionDurationExceeded => "SessionDurationExceeded",
-            Cause::MissingTagSessionPermission => "MissingTagSessionPermission",
-            Cause::TokenExpired => "TokenExpired",
-            Cause::IdpUnreachable => "IdpUnreachable",
-            Cause::DeniedOutsideTrustPolicy => "DeniedOutsideTrustPolicy",
-            Cause::Unknown => "Unknown",
-        }
     }
+    unknown => Unknown
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -1336,12 +1294,28 @@ mod tests {
     }
 
     #[test]
-    fn cause_names_are_the_contract() {
-        for cause in Cause::ALL {
-            assert_eq!(serde_json::to_value(cause).unwrap(), cause.as_str());
+    fn cause_names_are_the_contract_and_read_back() {
+        assert_eq!(Cause::ALL.len(), 17);
+        assert_eq!(SubjectMismatch::ALL.len(), 11);
+        for &cause in Cause::ALL {
+            let name = serde_json::to_value(cause).unwrap();
+            assert_eq!(name, cause.as_str());
+            assert_eq!(serde_json::from_value::<Cause>(name).unwrap(), cause);
         }
-        for kind in SubjectMismatch::ALL {
-            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        for &kind in SubjectMismatch::ALL {
+            let name = serde_json::to_value(kind).unwrap();
+            assert_eq!(name, kind.as_str());
+            assert_eq!(serde_json::from_value::<SubjectMismatch>(name).unwrap(), kind);
         }
+        // A name from a newer producer is its catch-all, not an error; a non-string is.
+        assert_eq!(
+            serde_json::from_str::<Cause>("\"SomethingNew\"").unwrap(),
+            Cause::Unknown
+        );
+        assert_eq!(
+            serde_json::from_str::<SubjectMismatch>("\"Nested\"").unwrap(),
+            SubjectMismatch::Other
+        );
+        assert!(serde_json::from_str::<Cause>("3").is_err());
     }
 }

@@ -1,15 +1,13 @@
 //! How a token's `sub` differs from the nearest value a trust policy allows, and the
 //! value that would let it in.
 
-use serde::Serialize;
-
 use crate::pattern;
 use crate::policy::{BaseOperator, Operator};
 use crate::subject::{GitHubContext, GitHubFormat, GitHubSubject, ProviderKind, Subject};
 use crate::text::quote;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum SubjectMismatch {
+crate::names::named_enum! {
+    pub enum SubjectMismatch {
     Branch,
     Tag,
     Environment,
@@ -21,39 +19,11 @@ pub enum SubjectMismatch {
     WildcardUnderStringEquals,
     Whitespace,
     Other,
+    }
+    unknown => Other
 }
 
 impl SubjectMismatch {
-    pub const ALL: [SubjectMismatch; 11] = [
-        SubjectMismatch::Branch,
-        SubjectMismatch::Tag,
-        SubjectMismatch::Environment,
-        SubjectMismatch::PullRequest,
-        SubjectMismatch::Repository,
-        SubjectMismatch::Case,
-        SubjectMismatch::ImmutableFormat,
-        SubjectMismatch::CustomTemplate,
-        SubjectMismatch::WildcardUnderStringEquals,
-        SubjectMismatch::Whitespace,
-        SubjectMismatch::Other,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SubjectMismatch::Branch => "Branch",
-            SubjectMismatch::Tag => "Tag",
-            SubjectMismatch::Environment => "Environment",
-            SubjectMismatch::PullRequest => "PullRequest",
-            SubjectMismatch::Repository => "Repository",
-            SubjectMismatch::Case => "Case",
-            SubjectMismatch::ImmutableFormat => "ImmutableFormat",
-            SubjectMismatch::CustomTemplate => "CustomTemplate",
-            SubjectMismatch::WildcardUnderStringEquals => "WildcardUnderStringEquals",
-            SubjectMismatch::Whitespace => "Whitespace",
-            SubjectMismatch::Other => "Other",
-        }
-    }
-
     /// Lower is nearer: a slip in an otherwise right value beats a different job.
     fn distance(self) -> u8 {
         match self {
