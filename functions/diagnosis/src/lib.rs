@@ -27,6 +27,7 @@ pub mod spike;
 pub mod subject;
 pub mod suggest;
 pub mod text;
+pub mod time;
 
 pub use diagnose::{diagnose, diagnose_claims, diagnose_with, Cause, Confidence, Diagnosis, Ownership};
 pub use mismatch::SubjectMismatch;

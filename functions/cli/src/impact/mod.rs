@@ -249,7 +249,7 @@ pub fn run(args: &ImpactArgs) -> Result<ExitCode, ImpactError> {
                 success.audience.as_deref().unwrap_or("sts.amazonaws.com"),
                 Some(&arn),
             );
-            claims.event_time = Some(observed::iso_time(success.last_seen));
+            claims.event_time = Some(diagnosis::time::iso8601(success.last_seen));
             subjects.add(claims, subjects::Origin::Observed, &format!("{table} (monitor)"));
         }
     }

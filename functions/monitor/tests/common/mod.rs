@@ -48,23 +48,7 @@ pub fn retry_of(event: &Value, n: usize) -> Value {
 
 /// The event as if it happened at `t` (epoch seconds).
 pub fn at(mut event: Value, t: i64) -> Value {
-    let days = t.div_euclid(86_400);
-    let (hh, mm, ss) = (
-        t.rem_euclid(86_400) / 3600,
-        t.rem_euclid(3600) / 60,
-        t.rem_euclid(60),
-    );
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    event["detail"]["eventTime"] = json!(format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z"));
+    event["detail"]["eventTime"] = json!(diagnosis::time::iso8601(t));
     event
 }
 
