@@ -10,50 +10,30 @@ use crate::diagnose::{Cause, Diagnosis};
 use crate::suggest::SuggestedChange;
 use crate::text::{escape_controls, quote, to_json};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Critical,
-    High,
-    Medium,
-    Low,
-    Info,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Critical => "critical",
-            Severity::High => "high",
-            Severity::Medium => "medium",
-            Severity::Low => "low",
-            Severity::Info => "info",
-        }
+crate::names::named_enum! {
+    /// How bad an alert is; a grade from a newer producer reads as `High`.
+    #[derive(PartialOrd, Ord)]
+    pub enum Severity {
+        Critical = "critical",
+        High = "high",
+        Medium = "medium",
+        Low = "low",
+        Info = "info",
     }
+    unknown => High
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AlertKind {
-    /// The first failure of an incident in one of our own repositories.
-    Incident,
-    /// A failure from an owner outside `ALLOWED_OWNERS`.
-    Probe,
-    /// A success from an owner outside `ALLOWED_OWNERS`: someone else got in.
-    ForeignSuccess,
-    Spike,
-    Recovery,
-}
-
-impl AlertKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertKind::Incident => "incident",
-            AlertKind::Probe => "probe",
-            AlertKind::ForeignSuccess => "foreign-success",
-            AlertKind::Spike => "spike",
-            AlertKind::Recovery => "recovery",
-        }
+crate::names::named_enum! {
+    /// An alert kind this notifier does not know is refused: it cannot say what it means.
+    pub enum AlertKind {
+        /// The first failure of an incident in one of our own repositories.
+        Incident = "incident",
+        /// A failure from an owner outside `ALLOWED_OWNERS`.
+        Probe = "probe",
+        /// A success from an owner outside `ALLOWED_OWNERS`: someone else got in.
+        ForeignSuccess = "foreign-success",
+        Spike = "spike",
+        Recovery = "recovery",
     }
 }
 
@@ -282,6 +262,95 @@ impl Alert {
         })
     }
 
+    /// Reads back what [`Alert::to_q_notification`] wrote: `from_q_notification(&a.
+    /// to_q_notification()) == a`. Tolerant of a producer one release behind or ahead:
+    /// unknown members are ignored, missing ones take their defaults, a cause or severity
+    /// it does not know reads as `Unknown` or `High`, and a malformed optional member
+    /// (an owner, a suggested change) is left out. An unknown kind, or a diagnosis or
+    /// spike that is not JSON, is refused: there is nothing right to render then.
+    pub fn from_q_notification(value: &Value) -> Result<Alert, AlertReadError> {
+        if !is_q_notification(value) {
+            return Err(AlertReadError::NotAnAlert);
+        }
+        let malformed = |message: String| AlertReadError::Malformed(message);
+        let context = &value["metadata"]["additionalContext"];
+        let get = |key: &str| context[key].as_str().filter(|v| !v.is_empty());
+        let kind_name = get("kind").unwrap_or_default();
+        let kind = AlertKind::from_name(kind_name)
+            .ok_or_else(|| malformed(format!("unknown kind {:?}", crate::text::bound(kind_name, 64))))?;
+        let diagnosis = match get("diagnosis") {
+            Some(text) => {
+                let mut members: Value =
+                    serde_json::from_str(text).map_err(|e| malformed(format!("diagnosis: {e}")))?;
+                // The same facts as top-level context members, for a diagnosis without them.
+                for key in ["owner", "trust", "suggested_change"] {
+                    if let (Some(object), Some(text)) = (members.as_object_mut(), get(key)) {
+                        if !object.contains_key(key) {
+                            let member = match key {
+                                "suggested_change" => serde_json::from_str(text).unwrap_or(Value::Null),
+                                _ => Value::String(text.to_owned()),
+                            };
+                            object.insert(key.to_owned(), member);
+                        }
+                    }
+                }
+                Some(
+                    serde_json::from_value::<Diagnosis>(members)
+                        .map_err(|e| malformed(format!("diagnosis: {e}")))?,
+                )
+            }
+            None => None,
+        };
+        let spike = match get("spike") {
+            Some(text) => Some(
+                serde_json::from_str::<SpikeSummary>(text).map_err(|e| malformed(format!("spike: {e}")))?,
+            ),
+            None => None,
+        };
+        let notes = get("notes")
+            .and_then(|text| serde_json::from_str::<Vec<Value>>(text).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|note| note.as_str().map(str::to_owned))
+            .filter(|note| !note.trim().is_empty())
+            .collect();
+        let thread_id = value["metadata"]["threadId"]
+            .as_str()
+            .or_else(|| value["id"].as_str())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| malformed("no threadId".to_owned()))?
+            .to_owned();
+        Ok(Alert {
+            kind,
+            severity: get("severity").map_or(Severity::High, |s| {
+                Severity::from_name(s).unwrap_or(Severity::High)
+            }),
+            thread_id,
+            account_id: get("account").unwrap_or("-").to_owned(),
+            cause: get("cause")
+                .map(|c| Cause::from_name(c).unwrap_or(Cause::Unknown))
+                .or_else(|| diagnosis.as_ref().map(|d| d.cause)),
+            attempts: get("attempts").and_then(|a| a.parse().ok()).unwrap_or(1),
+            diagnosis,
+            spike,
+            notes,
+        })
+    }
+
+    /// The alert's one-line title, as Amazon Q shows it.
+    pub fn title(&self) -> String {
+        title(self)
+    }
+
+    /// The owner probe alerts are rate-limited by: the token's owner (`provider:name`,
+    /// lowercased), or `no-owner` when it names none. The monitor and the notifier key
+    /// their probe tokens by it.
+    pub fn probe_owner(&self) -> String {
+        self.diagnosis
+            .as_ref()
+            .map_or_else(|| "no-owner".to_owned(), probe_owner)
+    }
+
     /// The body email subscribers get.
     pub fn to_plain_text(&self) -> String {
         let mut text = format!(
@@ -322,6 +391,26 @@ impl Alert {
         text.push_str(&format!("\nThread: {}\n", self.thread_id));
         text
     }
+}
+
+/// An Amazon Q Developer custom notification carrying oidc-watch's context.
+pub fn is_q_notification(value: &Value) -> bool {
+    value["source"].as_str() == Some("custom") && value["metadata"]["additionalContext"].is_object()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AlertReadError {
+    #[error("not an oidc-watch alert")]
+    NotAnAlert,
+    #[error("malformed oidc-watch alert: {0}")]
+    Malformed(String),
+}
+
+/// See [`Alert::probe_owner`].
+pub fn probe_owner(d: &Diagnosis) -> String {
+    d.owner
+        .as_ref()
+        .map_or_else(|| "no-owner".to_owned(), |o| o.to_string().to_ascii_lowercase())
 }
 
 /// Stable per (account, role, subject, cause): the retries of one job share it. SHA-256
@@ -375,7 +464,9 @@ pub fn change_summary(change: &SuggestedChange) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{diagnose, read_input, InputItem};
+    use crate::diagnose::Confidence;
+    use crate::owner::Trust;
+    use crate::{diagnose, read_input, InputItem, SubjectMismatch};
 
     fn sample(path: &str) -> Diagnosis {
         let bytes = std::fs::read(format!("{}/../../events/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
@@ -436,5 +527,182 @@ mod tests {
         let mut other = d.clone();
         other.subject = Some(format!("{}x", d.subject.clone().unwrap_or_default()));
         assert_ne!(incident_key(&other), key);
+    }
+
+    fn alerts_of_every_sample() -> Vec<Alert> {
+        let root = format!("{}/../../events", env!("CARGO_MANIFEST_DIR"));
+        let accounts: Vec<crate::AccountSnapshot> = std::fs::read_dir(format!("{root}/accounts"))
+            .unwrap()
+            .map(|e| {
+                crate::AccountSnapshot::from_json(&std::fs::read_to_string(e.unwrap().path()).unwrap())
+                    .unwrap()
+            })
+            .collect();
+        let mut dirs = vec![std::path::PathBuf::from(&root)];
+        let mut alerts = Vec::new();
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                if path.is_dir() {
+                    if !["accounts", "replay", "sns"].contains(&name) {
+                        dirs.push(path);
+                    }
+                    continue;
+                }
+                if !name.ends_with(".json") {
+                    continue;
+                }
+                for item in read_input(&std::fs::read(&path).unwrap()) {
+                    let Ok(InputItem::Event(event)) = item else {
+                        continue;
+                    };
+                    let account = accounts.iter().find(|a| {
+                        Some(a.account_id.as_str()) == event.record.recipient_account_id.as_deref()
+                    });
+                    let d = diagnose(&event, account);
+                    alerts.push(Alert {
+                        kind: if d.cause == Cause::None {
+                            AlertKind::ForeignSuccess
+                        } else {
+                            AlertKind::Incident
+                        },
+                        severity: Severity::High,
+                        thread_id: incident_key(&d),
+                        account_id: d.account_id.clone().unwrap_or_default(),
+                        cause: Some(d.cause),
+                        attempts: 3,
+                        diagnosis: Some(d),
+                        spike: None,
+                        notes: vec!["Alert rate limit reached.".to_owned()],
+                    });
+                }
+            }
+        }
+        alerts
+    }
+
+    #[test]
+    fn every_sample_alert_reads_back_as_itself() {
+        let alerts = alerts_of_every_sample();
+        assert!(alerts.len() >= 30, "{} alerts", alerts.len());
+        assert!(alerts
+            .iter()
+            .any(|a| a.diagnosis.as_ref().is_some_and(|d| d.suggested_change.is_some())));
+        for alert in alerts {
+            let read = Alert::from_q_notification(&alert.to_q_notification());
+            assert_eq!(
+                read.as_ref(),
+                Ok(&alert),
+                "{:?}",
+                alert.diagnosis.as_ref().map(|d| &d.event_id)
+            );
+            let d = alert.diagnosis.as_ref().unwrap();
+            let json = serde_json::to_string(d).unwrap();
+            assert_eq!(&serde_json::from_str::<Diagnosis>(&json).unwrap(), d);
+        }
+        let spike = Alert {
+            kind: AlertKind::Spike,
+            severity: Severity::Medium,
+            thread_id: "spike-1".into(),
+            account_id: "111122223333".into(),
+            cause: None,
+            attempts: 40,
+            diagnosis: None,
+            spike: Some(SpikeSummary {
+                scope: "all".into(),
+                window_seconds: 300,
+                failures: 40,
+                baseline: 1.5,
+                top_roles: vec![("gha-deploy".into(), 30)],
+                top_causes: vec![("SubjectMismatch".into(), 40)],
+            }),
+            notes: Vec::new(),
+        };
+        assert_eq!(Alert::from_q_notification(&spike.to_q_notification()), Ok(spike));
+    }
+
+    fn alert_with(diagnosis: &str, extra: &str) -> Result<Alert, AlertReadError> {
+        let message = format!(
+            r#"{{"version":"1.0","source":"custom","metadata":{{"threadId":"t","additionalContext":{{"kind":"incident","diagnosis":{}{extra}}}}}}}"#,
+            serde_json::to_string(diagnosis).unwrap()
+        );
+        Alert::from_q_notification(&serde_json::from_str(&message).unwrap())
+    }
+
+    #[test]
+    fn a_newer_or_older_producer_is_read_tolerantly() {
+        let d = alert_with(
+            r#"{"owner":"github:acme","trust":"ours","cause":"SomethingNew","confidence":"sure","subject_mismatch":"Novel",
+                "claims":{"format":"github-v9","repository":"acme/web"},"evidence":"crystal-ball","new_member":[1],
+                "findings":[{"code":"NoSubjectCondition","severity":"high","statement":0,"message":"m"},{"code":"NewCode"}],
+                "suggested_change":{"statement":1,"operator":null,"key":"Action","add":["sts:TagSession"],"remove":[],"policy":{"Statement":[]}}}"#,
+            r#","severity":"apocalyptic","cause":"AlsoNew""#,
+        )
+        .unwrap();
+        assert_eq!((d.severity, d.cause), (Severity::High, Some(Cause::Unknown)));
+        let d = d.diagnosis.unwrap();
+        assert_eq!(d.owner.map(|o| o.to_string()).as_deref(), Some("github:acme"));
+        assert_eq!(
+            (d.trust, d.cause, d.confidence),
+            (Trust::Ours, Cause::Unknown, Confidence::Unknown)
+        );
+        assert_eq!(d.subject_mismatch, Some(SubjectMismatch::Other));
+        assert_eq!((d.claims.format, d.evidence), ("opaque", "event-only"));
+        assert_eq!(d.claims.repository.as_deref(), Some("acme/web"));
+        assert_eq!(d.findings.len(), 1, "the finding of a new kind is left out");
+        let change = d.suggested_change.unwrap();
+        assert_eq!(
+            (change.statement, change.key.as_str(), change.operator),
+            (1, "Action", None)
+        );
+        // Older producers, and malformed optional members: the alert still reads.
+        let d = alert_with(r#"{"cause":"SubjectMismatch"}"#, "")
+            .unwrap()
+            .diagnosis
+            .unwrap();
+        assert_eq!(
+            (d.owner, d.trust, d.suggested_change),
+            (None, Trust::Unknown, None)
+        );
+        let d = alert_with(
+            r#"{"suggested_change":{"statement":"x"},"owner":"not an owner*"}"#,
+            "",
+        )
+        .unwrap()
+        .diagnosis
+        .unwrap();
+        assert_eq!((d.suggested_change, d.owner), (None, None));
+        // The context's members stand in for a diagnosis without them.
+        let d = alert_with(
+            "{}",
+            r#","owner":"gitlab:g","trust":"foreign","suggested_change":"{\"statement\":0,\"key\":\"k\"}""#,
+        )
+        .unwrap()
+        .diagnosis
+        .unwrap();
+        assert_eq!(d.owner.map(|o| o.to_string()).as_deref(), Some("gitlab:g"));
+        assert_eq!(d.trust, Trust::Foreign);
+        assert_eq!(d.suggested_change.map(|c| c.key), Some("k".to_owned()));
+    }
+
+    #[test]
+    fn what_cannot_be_rendered_is_refused() {
+        let read = |text: &str| Alert::from_q_notification(&serde_json::from_str(text).unwrap());
+        assert_eq!(read(r#"{"a":1}"#), Err(AlertReadError::NotAnAlert));
+        assert!(matches!(
+            read(
+                r#"{"version":"1.0","source":"custom","metadata":{"threadId":"t","additionalContext":{"kind":"nope"}}}"#
+            ),
+            Err(AlertReadError::Malformed(_))
+        ));
+        assert!(matches!(
+            alert_with("not json", ""),
+            Err(AlertReadError::Malformed(_))
+        ));
+        assert!(matches!(
+            read(r#"{"version":"1.0","source":"custom","metadata":{"additionalContext":{"kind":"probe"}}}"#),
+            Err(AlertReadError::Malformed(_))
+        ));
     }
 }

@@ -2,7 +2,7 @@
 //! break. Semantics follow Prowler (`iam_role_github_oidc_trust_subject_restricted`),
 //! Checkov CKV_AWS_358 and Datadog where they agree.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::claims::Provider;
 use crate::evaluate::ASSUME_ROLE_WITH_WEB_IDENTITY;
@@ -12,7 +12,7 @@ use crate::policy::{Effect, PolicyDocument, Principal, SetQualifier, Statement};
 use crate::subject::ProviderKind;
 use crate::text::quote;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     High,
@@ -20,7 +20,7 @@ pub enum Severity {
     Low,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FindingCode {
     /// No `sub` (or GitHub `job_workflow_ref`) condition under a strict operator.
     NoSubjectCondition,
@@ -39,7 +39,7 @@ pub enum FindingCode {
     NameBasedSubject,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     pub code: FindingCode,
     pub severity: Severity,

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::record::{RequestParameters, ResponseElements, UserIdentity, WebIdentityEvent};
 use crate::subject::{DerivedClaims, ProviderKind, Subject};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
     Success,
     Failure,

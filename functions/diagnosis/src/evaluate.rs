@@ -53,7 +53,7 @@ impl Serialize for Tri {
 }
 
 /// Where a context value came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Provenance {
     /// Given by the caller, or recorded verbatim in the CloudTrail event.

@@ -16,7 +16,7 @@ pub mod evaluate;
 pub mod keys;
 pub mod metrics;
 pub mod mismatch;
-mod names;
+pub mod names;
 pub mod owner;
 pub mod pattern;
 pub mod policy;

@@ -104,6 +104,13 @@ impl Serialize for Owner {
     }
 }
 
+impl<'de> Deserialize<'de> for Owner {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Owner::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 impl Owner {
     pub fn new(scope: OwnerScope, name: impl Into<String>) -> Owner {
         Owner {
@@ -195,24 +202,15 @@ impl Owners {
     }
 }
 
-/// `ours`, `foreign` (not ours, or no owner to judge by) or `unknown` (no evidence of who
-/// is ours: no allow-list and no trust policy seen).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Trust {
-    Ours,
-    Foreign,
-    Unknown,
-}
-
-impl Trust {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trust::Ours => "ours",
-            Trust::Foreign => "foreign",
-            Trust::Unknown => "unknown",
-        }
+crate::names::named_enum! {
+    /// `ours`, `foreign` (not ours, or no owner to judge by) or `unknown` (no evidence of who
+    /// is ours: no allow-list and no trust policy seen).
+    pub enum Trust {
+        Ours = "ours",
+        Foreign = "foreign",
+        Unknown = "unknown",
     }
+    unknown => Unknown
 }
 
 /// The owner a job's token names, if any.

@@ -1,7 +1,7 @@
 //! The `sub` claim of each CI provider, parsed into what it says about the job
 //! (docs/design.md, "Subjects per provider").
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Which CI system issued a token, judged from the provider URL (and, when the provider is
 /// unknown, from the shape of the subject).
@@ -129,9 +129,11 @@ pub struct CircleCiSubject {
 }
 
 /// Claims derived from the subject, for output and for condition keys STS would have had.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DerivedClaims {
-    pub format: &'static str,
+    #[serde(deserialize_with = "subject_format")]
+    pub format: crate::names::KnownName,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repository: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -166,6 +168,28 @@ pub struct DerivedClaims {
     pub pipeline: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+}
+
+/// Every `DerivedClaims::format`; a reader takes a name it does not know as `opaque`.
+pub const SUBJECT_FORMATS: [&str; 10] = [
+    "github",
+    "github-immutable",
+    "github-custom",
+    "gitlab",
+    "eks-service-account",
+    "terraform-cloud",
+    "circleci-v1",
+    "circleci-v2",
+    "buildkite",
+    "opaque",
+];
+
+fn subject_format<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<&'static str, D::Error> {
+    let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+    Ok(SUBJECT_FORMATS
+        .into_iter()
+        .find(|f| *f == text)
+        .unwrap_or("opaque"))
 }
 
 impl Subject {

@@ -17,7 +17,8 @@ use crate::text::quote;
 const MAX_TRUST_POLICY_CHARS: usize = 4096;
 
 /// `suggested_change` of the diagnosis JSON contract.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SuggestedChange {
     /// Index of the statement the change edits.
     pub statement: usize,

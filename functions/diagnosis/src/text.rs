@@ -145,6 +145,23 @@ pub fn is_invisible(c: char) -> bool {
     }
 }
 
+/// `value` with control characters escaped and the middle cut past `max` characters
+/// (head and tail kept: the tail of a subject is often the part that differs), for logs
+/// and for renderers that escape for their own markup afterwards.
+pub fn bound(value: &str, max: usize) -> String {
+    let value = escape_controls(value);
+    let count = value.chars().count();
+    if count <= max {
+        return value.into_owned();
+    }
+    let tail = (max / 10).min(20);
+    let head = max.saturating_sub(tail + 1);
+    let mut out: String = value.chars().take(head).collect();
+    out.push('…');
+    out.extend(value.chars().skip(count - tail));
+    out
+}
+
 /// `value` as JSON with every [`needs_escape`] character written as a `\uXXXX` escape
 /// (serde_json escapes only U+0000–U+001F): lossless, since any JSON reader gets the
 /// original text back, yet the serialised text carries no raw control or invisible
