@@ -12,31 +12,33 @@ use crate::policy::{Effect, PolicyDocument, Principal, SetQualifier, Statement};
 use crate::subject::ProviderKind;
 use crate::text::quote;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    High,
-    Medium,
-    Low,
+crate::names::named_enum! {
+    #[derive(PartialOrd, Ord)]
+    pub enum Severity {
+        High = "high",
+        Medium = "medium",
+        Low = "low",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum FindingCode {
-    /// No `sub` (or GitHub `job_workflow_ref`) condition under a strict operator.
-    NoSubjectCondition,
-    /// A wildcard where the owner or organisation goes: any GitHub user can match.
-    OwnerWildcard,
-    /// `ForAllValues:` on the single-valued `sub` or `aud`: true when the key is missing.
-    ForAllValuesOnClaim,
-    /// `…IfExists` on `sub` or `aud`: true when the key is missing.
-    IfExistsOnClaim,
-    NoAudienceCondition,
-    StringLikeWithoutWildcard,
-    /// A condition on a key STS never sets for this provider: positive operators fail.
-    UnsupportedConditionKey,
-    WildcardUnderStringEquals,
-    /// Name-based GitHub subjects stop matching once a repository sends immutable subjects.
-    NameBasedSubject,
+crate::names::named_enum! {
+    pub enum FindingCode {
+        /// No `sub` (or GitHub `job_workflow_ref`) condition under a strict operator.
+        NoSubjectCondition,
+        /// A wildcard where the owner or organisation goes: any GitHub user can match.
+        OwnerWildcard,
+        /// `ForAllValues:` on the single-valued `sub` or `aud`: true when the key is missing.
+        ForAllValuesOnClaim,
+        /// `…IfExists` on `sub` or `aud`: true when the key is missing.
+        IfExistsOnClaim,
+        NoAudienceCondition,
+        StringLikeWithoutWildcard,
+        /// A condition on a key STS never sets for this provider: positive operators fail.
+        UnsupportedConditionKey,
+        WildcardUnderStringEquals,
+        /// Name-based GitHub subjects stop matching once a repository sends immutable subjects.
+        NameBasedSubject,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -70,17 +70,7 @@ pub fn bound(value: &str) -> String {
 
 /// [`bound`] with another limit.
 pub fn bound_to(value: &str, max: usize) -> String {
-    let value = escape_controls(value);
-    let count = value.chars().count();
-    if count <= max {
-        return value.into_owned();
-    }
-    let tail = (max / 10).min(20);
-    let head = max.saturating_sub(tail + 1);
-    let mut out: String = value.chars().take(head).collect();
-    out.push(ELLIPSIS);
-    out.extend(value.chars().skip(count - tail));
-    out
+    diagnosis::text::bound(value, max)
 }
 
 /// An untrusted value, bounded and escaped.

@@ -26,6 +26,7 @@ pub mod render;
 pub mod secrets;
 pub mod slack;
 pub mod snippet;
+pub mod words;
 
 use aws_lambda_events::sns::SnsRecord;
 use diagnosis::alert::AlertKind;
@@ -134,7 +135,7 @@ impl DeliveryOutcome {
 const MAX_LOGGED: usize = 256;
 
 fn bounded(value: &str) -> String {
-    escape::bound_to(value, MAX_LOGGED)
+    diagnosis::text::bound(value, MAX_LOGGED)
 }
 
 #[tracing::instrument(skip_all, fields(request_id = %event.context.request_id))]
@@ -183,7 +184,7 @@ enum Threading {
 /// even when the monitor gives the recovery a thread id of its own.
 fn threading(notice: &Notice) -> (String, Option<String>, Threading) {
     match notice {
-        Notice::Alert(a) => {
+        Notice::Alert { alert: a, .. } => {
             let scope = a.spike.as_ref().map(|s| format!("spike-scope#{}", s.scope));
             match a.kind {
                 AlertKind::Recovery => (a.thread_id.clone(), scope, Threading::Resolves),
@@ -205,7 +206,7 @@ fn threading(notice: &Notice) -> (String, Option<String>, Threading) {
 
 fn kind_of(notice: &Notice) -> String {
     match notice {
-        Notice::Alert(a) => a.kind.as_str().to_owned(),
+        Notice::Alert { alert: a, .. } => a.kind.as_str().to_owned(),
         Notice::Alarm(a) => format!("alarm-{}", a.new_state_value.to_ascii_lowercase()),
     }
 }
@@ -240,8 +241,7 @@ where
     // One alert published twice (the monitor retried after SNS's answer was lost) has two
     // message ids but one alert id: claim the alert, not the message.
     let claim = match &notice {
-        Notice::Alert(alert) => alert
-            .alert_id
+        Notice::Alert { id, .. } => id
             .as_ref()
             .map_or_else(|| message_id.to_owned(), |id| format!("alert:{id}")),
         Notice::Alarm(_) => message_id.to_owned(),
@@ -302,12 +302,15 @@ where
 {
     let config = &deps.config;
     let (owner, account) = match notice {
-        Notice::Alert(a) => (Some(a.owner()), Some(a.account.clone())),
+        Notice::Alert { alert: a, .. } => (
+            a.diagnosis.as_ref().and_then(notice::route_owner),
+            Some(a.account_id.clone()),
+        ),
         Notice::Alarm(a) => (None, Some(a.aws_account_id.clone())),
     };
-    if let Notice::Alert(alert) = notice {
+    if let Notice::Alert { alert, .. } = notice {
         if alert.kind == AlertKind::Probe {
-            let owner = alert.owner();
+            let owner = alert.probe_owner();
             let granted = deps
                 .store
                 .take_token(

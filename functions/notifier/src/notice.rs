@@ -1,21 +1,19 @@
 //! What arrives on the alert topic, read into the notifier's own model.
 //!
 //! Two messages are understood:
-//! - oidc-monitor's alert, an Amazon Q Developer custom notification whose
-//!   `metadata.additionalContext` carries the diagnosis (see `diagnosis::alert`);
+//! - oidc-monitor's alert, an Amazon Q Developer custom notification, read back into the
+//!   monitor's own [`Alert`] by [`Alert::from_q_notification`] (tolerant of a producer one
+//!   release behind or ahead);
 //! - a CloudWatch alarm state change, single metric or metric math.
 //!
 //! Everything else is [`NoticeError::Unrecognised`]: logged and dropped by the handler.
 //!
-//! The diagnosis is read into [`DiagnosisView`], tolerant of missing and extra fields, so
-//! a notifier one release behind or ahead of the monitor still renders what it can. The
-//! alarm payload has its own tolerant struct too: `aws_lambda_events`'
+//! The alarm payload has its own tolerant struct: `aws_lambda_events`'
 //! `CloudWatchAlarmPayload` requires `AlarmDescription` to be a string, and CloudWatch
 //! sends `null` for an alarm without a description.
 
-use std::collections::BTreeMap;
-
-use diagnosis::alert::{AlertKind, Severity, SpikeSummary};
+use diagnosis::alert::{is_q_notification, Alert, AlertReadError, Severity};
+use diagnosis::Diagnosis;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -23,7 +21,13 @@ use crate::links::region_of;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Notice {
-    Alert(Box<AlertNotice>),
+    Alert {
+        alert: Box<Alert>,
+        /// The notification's `id` (`kind:thread…`, [`Alert::alert_id`]): the same for every
+        /// publish of one alert, so a publish the monitor repeated posts once. `None` when
+        /// the message has none that fits its kind.
+        id: Option<String>,
+    },
     Alarm(Box<AlarmNotice>),
 }
 
@@ -37,142 +41,22 @@ pub enum NoticeError {
     Malformed { what: &'static str, message: String },
 }
 
-/// One oidc-monitor alert.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlertNotice {
-    pub kind: AlertKind,
-    pub severity: Severity,
-    /// Stable per incident or spike: the Slack thread every later message joins.
-    pub thread_id: String,
-    pub account: String,
-    pub attempts: u64,
-    pub cause: Option<String>,
-    pub subject_mismatch: Option<String>,
-    /// The monitor's own one-line title (Amazon Q's), kept for the fallback text.
-    pub title: String,
-    pub diagnosis: Option<DiagnosisView>,
-    pub spike: Option<SpikeSummary>,
-    /// Sentences about the alert path itself (rate limits), from `additionalContext.notes`
-    /// (a JSON list of strings) when the producer sends it. Never read back out of
-    /// `content.description`, which mixes them with prose quoting untrusted values.
-    pub notes: Vec<String>,
-    /// The alert's identity (`kind:thread`, the notification's `id`): the same for every
-    /// publish of one alert, so a publish the monitor repeated posts once.
-    pub alert_id: Option<String>,
-}
-
-impl AlertNotice {
-    /// The owner probe alerts are rate-limited by: the subject's owner, lowercased.
-    pub fn owner(&self) -> String {
-        self.diagnosis
-            .as_ref()
-            .and_then(|d| d.claims.owner.clone().or_else(|| d.claims.organization.clone()))
-            .or_else(|| {
-                self.diagnosis
-                    .as_ref()
-                    .and_then(|d| d.claims.repository.as_deref())
-                    .and_then(|r| r.split('/').next().map(str::to_owned))
-            })
-            .map_or_else(|| "-".to_owned(), |o| o.to_ascii_lowercase())
-    }
-}
-
-/// The part of a `Diagnosis` (the JSON contract of `oidc-watch diagnose`) the notifier
-/// renders.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct DiagnosisView {
-    pub event_id: Option<String>,
-    pub event_time: Option<String>,
-    pub account_id: Option<String>,
-    pub region: Option<String>,
-    pub role_arn: Option<String>,
-    pub role_name: Option<String>,
-    pub provider: Option<String>,
-    pub provider_arn: Option<String>,
-    pub subject: Option<String>,
-    pub audience: Option<String>,
-    pub claims: ClaimsView,
-    pub cause: Option<String>,
-    pub subject_mismatch: Option<String>,
-    pub confidence: Option<String>,
-    pub explanation: String,
-    pub fix: Option<String>,
-    pub failed_conditions: Vec<FailedConditionView>,
-    pub findings: Vec<FindingView>,
-    pub evidence: Option<String>,
-    pub duration_seconds: Option<u64>,
-    pub github_run_id: Option<String>,
-    /// The owner the token names, `provider:name` (ALLOWED_OWNERS syntax).
-    pub owner: Option<String>,
-    /// `ours`, `foreign` or `unknown`.
-    pub trust: Option<String>,
-    /// The verified trust-policy edit; `None` when there is none (then `fix` says why),
-    /// from an older producer, or when it is malformed.
-    #[serde(deserialize_with = "lenient")]
-    pub suggested_change: Option<SuggestedChangeView>,
-}
-
-/// `suggested_change` of the diagnosis contract: statement `statement` of `policy` (the
-/// whole trust policy after the edit) gets `add` under `operator`/`key`, without `remove`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SuggestedChangeView {
-    pub statement: usize,
-    /// `null` for `Action` and `Principal.Federated`.
-    pub operator: Option<String>,
-    /// A condition key, or `Action`, or `Principal.Federated`.
-    pub key: String,
-    pub add: Vec<String>,
-    pub remove: Vec<String>,
-    pub policy: Value,
-}
-
-/// A value that does not read as `T` is `None`, not an error: one malformed optional
-/// member must not cost the whole alert.
-fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::de::DeserializeOwned,
-{
-    let value = Value::deserialize(deserializer)?;
-    Ok(serde_json::from_value(value).ok())
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ClaimsView {
-    pub format: Option<String>,
-    pub repository: Option<String>,
-    pub owner: Option<String>,
-    #[serde(rename = "ref")]
-    pub git_ref: Option<String>,
-    pub ref_type: Option<String>,
-    pub environment: Option<String>,
-    pub pull_request: bool,
-    pub namespace: Option<String>,
-    pub service_account: Option<String>,
-    pub organization: Option<String>,
-    pub workspace: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct FailedConditionView {
-    pub statement: usize,
-    pub operator: String,
-    pub key: String,
-    pub expected: Vec<String>,
-    /// A string, a list for multivalued keys, or null when the key was missing.
-    pub actual: Value,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct FindingView {
-    pub code: String,
-    pub severity: String,
-    pub message: String,
+/// The owner name routes match (`owner:NAME` in `SLACK_ROUTES`): the token's owner, else
+/// the repository's first segment, lowercased.
+pub fn route_owner(d: &Diagnosis) -> Option<String> {
+    d.owner
+        .as_ref()
+        .map(|o| o.name.clone())
+        .or_else(|| d.claims.owner.clone())
+        .or_else(|| d.claims.organization.clone())
+        .or_else(|| {
+            d.claims
+                .repository
+                .as_deref()
+                .and_then(|r| r.split('/').next())
+                .map(str::to_owned)
+        })
+        .map(|o| o.to_ascii_lowercase())
 }
 
 /// A CloudWatch alarm state change as SNS delivers it.
@@ -330,13 +214,22 @@ fn parse_value(value: &Value, depth: u8) -> Result<Notice, NoticeError> {
     let Some(object) = value.as_object() else {
         return Err(NoticeError::Unrecognised);
     };
-    if object.get("source").and_then(Value::as_str) == Some("custom")
-        && object
-            .get("metadata")
-            .and_then(|m| m.get("additionalContext"))
-            .is_some()
-    {
-        return parse_alert(value).map(|a| Notice::Alert(Box::new(a)));
+    if is_q_notification(value) {
+        let alert = Alert::from_q_notification(value).map_err(|e| match e {
+            AlertReadError::NotAnAlert => NoticeError::Unrecognised,
+            AlertReadError::Malformed(message) => NoticeError::Malformed {
+                what: "oidc-watch alert",
+                message,
+            },
+        })?;
+        let id = value["id"]
+            .as_str()
+            .filter(|id| id.starts_with(&format!("{}:", alert.kind.as_str())))
+            .map(str::to_owned);
+        return Ok(Notice::Alert {
+            alert: Box::new(alert),
+            id,
+        });
     }
     if object.contains_key("AlarmName") && object.contains_key("NewStateValue") {
         let alarm: AlarmNotice =
@@ -352,78 +245,6 @@ fn parse_value(value: &Value, depth: u8) -> Result<Notice, NoticeError> {
         return parse_value(&inner, depth + 1);
     }
     Err(NoticeError::Unrecognised)
-}
-
-fn parse_alert(value: &Value) -> Result<AlertNotice, NoticeError> {
-    let malformed = |message: String| NoticeError::Malformed {
-        what: "oidc-watch alert",
-        message,
-    };
-    let context: BTreeMap<String, String> = value["metadata"]["additionalContext"]
-        .as_object()
-        .map(|o| {
-            o.iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default();
-    let get = |key: &str| context.get(key).filter(|v| !v.is_empty()).cloned();
-    let kind: AlertKind = serde_json::from_value(Value::String(get("kind").unwrap_or_default()))
-        .map_err(|_| malformed(format!("unknown kind {:?}", get("kind").unwrap_or_default())))?;
-    let severity: Severity = get("severity")
-        .and_then(|s| serde_json::from_value(Value::String(s)).ok())
-        .unwrap_or(Severity::High);
-    let diagnosis = match get("diagnosis") {
-        Some(text) => {
-            let mut d = serde_json::from_str::<DiagnosisView>(&text)
-                .map_err(|e| malformed(format!("diagnosis: {e}")))?;
-            // The same facts as top-level context members, for a diagnosis without them.
-            d.owner = d.owner.or_else(|| get("owner"));
-            d.trust = d.trust.or_else(|| get("trust"));
-            d.suggested_change = d
-                .suggested_change
-                .or_else(|| get("suggested_change").and_then(|text| serde_json::from_str(&text).ok()));
-            Some(d)
-        }
-        None => None,
-    };
-    let notes: Vec<String> = get("notes")
-        .and_then(|text| serde_json::from_str::<Vec<Value>>(&text).ok())
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|note| note.as_str().map(str::to_owned))
-        .filter(|note| !note.trim().is_empty())
-        .collect();
-    let spike = match get("spike") {
-        Some(text) => {
-            Some(serde_json::from_str::<SpikeSummary>(&text).map_err(|e| malformed(format!("spike: {e}")))?)
-        }
-        None => None,
-    };
-    let thread_id = value["metadata"]["threadId"]
-        .as_str()
-        .or_else(|| value["id"].as_str())
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| malformed("no threadId".to_owned()))?
-        .to_owned();
-    Ok(AlertNotice {
-        kind,
-        severity,
-        thread_id,
-        account: get("account").unwrap_or_else(|| "-".to_owned()),
-        attempts: get("attempts").and_then(|a| a.parse().ok()).unwrap_or(1),
-        cause: get("cause").or_else(|| diagnosis.as_ref().and_then(|d| d.cause.clone())),
-        subject_mismatch: get("subject_mismatch")
-            .or_else(|| diagnosis.as_ref().and_then(|d| d.subject_mismatch.clone())),
-        title: value["content"]["title"].as_str().unwrap_or_default().to_owned(),
-        diagnosis,
-        spike,
-        notes,
-        alert_id: value["id"]
-            .as_str()
-            .filter(|id| id.starts_with(&format!("{}:", kind.as_str())))
-            .map(str::to_owned),
-    })
 }
 
 #[cfg(test)]
@@ -457,48 +278,6 @@ mod tests {
             ..AlarmNotice::default()
         };
         assert_eq!(huge.window(), Some((end - 86_400, end)));
-    }
-
-    #[test]
-    fn new_diagnosis_fields_are_read_tolerantly() {
-        let message = |diagnosis: &str, extra: &str| {
-            format!(
-                r#"{{"version":"1.0","source":"custom","metadata":{{"threadId":"t","additionalContext":{{"kind":"incident","diagnosis":{}{extra}}}}}}}"#,
-                serde_json::to_string(diagnosis).unwrap()
-            )
-        };
-        let diagnosis = |m: &str| match parse_message(m) {
-            Ok(Notice::Alert(a)) => a.diagnosis.clone().unwrap(),
-            other => panic!("{other:?}"),
-        };
-        let d = diagnosis(&message(
-            r#"{"owner":"github:acme","trust":"ours","suggested_change":{"statement":1,"operator":null,"key":"Action","add":["sts:TagSession"],"remove":[],"policy":{"Statement":[]}}}"#,
-            "",
-        ));
-        assert_eq!(
-            (d.owner.as_deref(), d.trust.as_deref()),
-            (Some("github:acme"), Some("ours"))
-        );
-        let change = d.suggested_change.unwrap();
-        assert_eq!(
-            (change.statement, change.key.as_str(), change.operator),
-            (1, "Action", None)
-        );
-        // Older producers, and a malformed suggestion: no change, the alert still reads.
-        let d = diagnosis(&message(r#"{"cause":"SubjectMismatch"}"#, ""));
-        assert_eq!((d.owner, d.trust, d.suggested_change), (None, None, None));
-        let d = diagnosis(&message(r#"{"suggested_change":{"statement":"x"}}"#, ""));
-        assert_eq!(d.suggested_change, None);
-        // The context's members stand in for a diagnosis without them.
-        let d = diagnosis(&message(
-            "{}",
-            r#","owner":"gitlab:g","trust":"foreign","suggested_change":"{\"statement\":0,\"key\":\"k\"}""#,
-        ));
-        assert_eq!(
-            (d.owner.as_deref(), d.trust.as_deref()),
-            (Some("gitlab:g"), Some("foreign"))
-        );
-        assert_eq!(d.suggested_change.map(|c| c.key), Some("k".to_owned()));
     }
 
     #[test]

@@ -13,8 +13,9 @@
 use serde_json::{Map, Value};
 
 use crate::escape::{bound, code};
-use crate::notice::{DiagnosisView, SuggestedChangeView};
 use crate::render::limits::MAX_EXPECTED_VALUES;
+use diagnosis::suggest::SuggestedChange;
+use diagnosis::Diagnosis;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snippet {
@@ -32,7 +33,7 @@ pub struct Snippet {
 
 /// The snippet for `d`'s suggested change, when it has one whose statement is in its
 /// policy.
-pub fn trust_policy_snippet(d: &DiagnosisView) -> Option<Snippet> {
+pub fn trust_policy_snippet(d: &Diagnosis) -> Option<Snippet> {
     let change = d.suggested_change.as_ref()?;
     let statement = edited_statement(&change.policy, change.statement)?;
     let mut shortened = false;
@@ -90,7 +91,7 @@ fn values(items: &[String]) -> String {
 /// The change in one line: ``Add `v` to `StringEquals` `key` in statement 0.`` The
 /// producer removes `remove` from every operator on the key, then adds `add` under
 /// `operator`; the line says exactly that.
-fn summary(change: &SuggestedChangeView) -> String {
+fn summary(change: &SuggestedChange) -> String {
     let target = match &change.operator {
         Some(operator) => format!("{} {}", code(operator), code(&change.key)),
         None => code(&change.key),
@@ -124,12 +125,12 @@ mod tests {
 
     use super::*;
 
-    fn with_change(change: Value, fix: &str) -> DiagnosisView {
-        DiagnosisView {
-            cause: Some("SubjectMismatch".to_owned()),
+    fn with_change(change: Value, fix: &str) -> Diagnosis {
+        Diagnosis {
+            cause: diagnosis::Cause::SubjectMismatch,
             fix: Some(fix.to_owned()),
             suggested_change: serde_json::from_value(change).ok(),
-            ..DiagnosisView::default()
+            ..Diagnosis::default()
         }
     }
 
@@ -175,7 +176,7 @@ mod tests {
     fn never_from_the_fix() {
         let fix = "In statement 0, replace \"repo:acme-labs/x:*\" with \"repo:Acme-Labs/x:*\".";
         assert_eq!(trust_policy_snippet(&with_change(Value::Null, fix)), None);
-        let d = DiagnosisView {
+        let d = Diagnosis {
             suggested_change: None,
             ..with_change(Value::Null, fix)
         };

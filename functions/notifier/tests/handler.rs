@@ -237,6 +237,7 @@ async fn probes_are_muted_per_owner() {
     };
     if let Some(d) = other.diagnosis.as_mut() {
         d.claims.owner = Some("other-org".into());
+        d.owner = diagnosis::owner::Owner::parse("github:other-org").ok();
     }
     assert_eq!(
         statuses(&invoke(&deps, alert_event("p-3", &other)).await.unwrap()),

@@ -9,9 +9,7 @@ mod common;
 use common::*;
 use diagnosis::alert::{Alert, AlertKind, Severity, SpikeSummary};
 use oidc_notifier::escape::{mrkdwn, MAX_VALUE_CHARS, MENTION_BREAK};
-use oidc_notifier::notice::{
-    parse_message, ClaimsView, DiagnosisView, FailedConditionView, FindingView, SuggestedChangeView,
-};
+use oidc_notifier::notice::parse_message;
 use oidc_notifier::render::limits::MAX_PROSE_CHARS;
 use oidc_notifier::render::{limit_violations, render};
 use serde_json::{json, Value};
@@ -235,64 +233,44 @@ fn hostile_subjects_from_real_events_do_not_escape() {
     }
 }
 
-fn hostile_view() -> DiagnosisView {
+/// A forged diagnosis: every member a stranger's text, even those the contract types
+/// (cause, confidence, evidence, trust, finding codes), which a reader must not echo.
+fn hostile_view() -> Value {
     let h = hostile();
-    DiagnosisView {
-        event_id: Some(h.clone()),
-        event_time: Some(h.clone()),
-        account_id: Some(h.clone()),
-        region: Some(format!("us-east-1|{h}")),
-        role_arn: Some(format!("arn:aws:iam::111122223333:role/{h}")),
-        role_name: Some(h.clone()),
-        provider: Some(h.clone()),
-        provider_arn: Some(h.clone()),
-        subject: Some(h.clone()),
-        audience: Some(h.clone()),
-        claims: ClaimsView {
-            format: Some("github".into()),
-            repository: Some(format!("{h}/{h}")),
-            owner: Some(h.clone()),
-            git_ref: Some(format!("refs/heads/{h}")),
-            ref_type: Some("branch".into()),
-            environment: None,
-            pull_request: false,
-            ..ClaimsView::default()
+    json!({
+        "event_id": h, "event_time": h, "account_id": h,
+        "region": format!("us-east-1|{h}"),
+        "role_arn": format!("arn:aws:iam::111122223333:role/{h}"),
+        "role_name": h, "provider": h, "provider_arn": h, "subject": h, "audience": h,
+        "claims": {
+            "format": "github",
+            "repository": format!("{h}/{h}"),
+            "owner": h,
+            "ref": format!("refs/heads/{h}"),
+            "ref_type": "branch",
         },
-        cause: Some("SubjectMismatch".into()),
-        subject_mismatch: Some("Branch".into()),
-        confidence: Some(h.clone()),
-        explanation: h.repeat(2),
-        fix: Some(format!("replace \"{h}\" with \"{h}\" {h}")),
-        failed_conditions: vec![
-            FailedConditionView {
-                statement: 0,
-                operator: h.clone(),
-                key: h.clone(),
-                expected: vec![h.clone(); 12],
-                actual: json!(h.clone()),
-            };
+        "cause": "SubjectMismatch",
+        "subject_mismatch": "Branch",
+        "confidence": h,
+        "explanation": h.repeat(2),
+        "fix": format!("replace \"{h}\" with \"{h}\" {h}"),
+        "failed_conditions": vec![
+            json!({"statement": 0, "operator": h, "key": h, "expected": vec![h.clone(); 12], "actual": h});
             6
         ],
-        findings: vec![
-            FindingView {
-                code: h.clone(),
-                severity: h.clone(),
-                message: h.clone(),
-            };
-            6
-        ],
-        evidence: Some(h.clone()),
-        duration_seconds: Some(1),
-        github_run_id: Some(format!("123{h}")),
-        owner: Some(format!("github:{h}")),
-        trust: Some(h.clone()),
-        suggested_change: Some(hostile_change()),
-    }
+        "findings": vec![json!({"code": h, "severity": h, "message": h}); 6],
+        "evidence": h,
+        "duration_seconds": 1,
+        "github_run_id": format!("123{h}"),
+        "owner": format!("github:{h}"),
+        "trust": h,
+        "suggested_change": hostile_change(),
+    })
 }
 
 /// A suggested change whose values, keys and policy are all hostile: the snippet is
 /// rendered from it, so it must not form mentions, links or markup either.
-fn hostile_change() -> SuggestedChangeView {
+fn hostile_change() -> Value {
     let h = hostile();
     let statement = json!({
         "Sid": h,
@@ -304,14 +282,14 @@ fn hostile_change() -> SuggestedChangeView {
             "StringEquals": {"token.actions.githubusercontent.com:sub": [h, "<!channel>", "@here"]},
         },
     });
-    SuggestedChangeView {
-        statement: 1,
-        operator: Some(h.clone()),
-        key: h.clone(),
-        add: vec![h.clone(); 12],
-        remove: vec![h.clone(); 12],
-        policy: json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny"}, statement]}),
-    }
+    json!({
+        "statement": 1,
+        "operator": h,
+        "key": h,
+        "add": vec![h.clone(); 12],
+        "remove": vec![h.clone(); 12],
+        "policy": {"Version": "2012-10-17", "Statement": [{"Effect": "Deny"}, statement]},
+    })
 }
 
 /// A forged or buggy producer: every field of the alert message hostile, unescaped.

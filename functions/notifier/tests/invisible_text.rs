@@ -17,7 +17,7 @@ use common::*;
 use diagnosis::alert::{Alert, AlertKind, Severity, SpikeSummary};
 use diagnosis::text::needs_escape;
 use oidc_notifier::escape::{bound, code, fit, mrkdwn, mrkdwn_lines, value, MENTION_BREAK};
-use oidc_notifier::notice::{parse_message, ClaimsView, DiagnosisView, FailedConditionView, FindingView};
+use oidc_notifier::notice::parse_message;
 use oidc_notifier::render::render;
 use serde_json::{json, Value};
 
@@ -183,50 +183,32 @@ fn alerts_from_real_events_escape_every_invisible_character() {
     }
 }
 
-fn forged_view(v: &str) -> DiagnosisView {
-    DiagnosisView {
-        event_id: Some(v.to_owned()),
-        event_time: Some(v.to_owned()),
-        account_id: Some(v.to_owned()),
-        region: Some(format!("us-east-1{v}")),
-        role_arn: Some(format!("arn:aws:iam::111122223333:role/{v}")),
-        role_name: Some(v.to_owned()),
-        provider: Some(v.to_owned()),
-        provider_arn: Some(v.to_owned()),
-        subject: Some(format!("repo:acme/{v}:ref:refs/heads/{v}")),
-        audience: Some(v.to_owned()),
-        claims: ClaimsView {
-            format: Some("github".into()),
-            repository: Some(format!("acme/{v}")),
-            owner: Some(v.to_owned()),
-            git_ref: Some(format!("refs/heads/{v}")),
-            ref_type: Some("branch".into()),
-            ..ClaimsView::default()
+fn forged_view(v: &str) -> Value {
+    json!({
+        "event_id": v, "event_time": v, "account_id": v,
+        "region": format!("us-east-1{v}"),
+        "role_arn": format!("arn:aws:iam::111122223333:role/{v}"),
+        "role_name": v, "provider": v, "provider_arn": v,
+        "subject": format!("repo:acme/{v}:ref:refs/heads/{v}"),
+        "audience": v,
+        "claims": {
+            "format": "github",
+            "repository": format!("acme/{v}"),
+            "owner": v,
+            "ref": format!("refs/heads/{v}"),
+            "ref_type": "branch",
         },
-        cause: Some("SubjectMismatch".into()),
-        subject_mismatch: Some("Branch".into()),
-        confidence: Some(v.to_owned()),
-        explanation: format!("explained {v}"),
-        fix: Some(format!("replace \"{v}\" with \"main\"")),
-        failed_conditions: vec![FailedConditionView {
-            statement: 0,
-            operator: v.to_owned(),
-            key: v.to_owned(),
-            expected: vec![v.to_owned(); 2],
-            actual: json!(v),
-        }],
-        findings: vec![FindingView {
-            code: v.to_owned(),
-            severity: v.to_owned(),
-            message: v.to_owned(),
-        }],
-        evidence: Some(v.to_owned()),
-        duration_seconds: Some(1),
-        github_run_id: Some(format!("123{v}")),
-        owner: None,
-        trust: None,
-        suggested_change: None,
-    }
+        "cause": "SubjectMismatch",
+        "subject_mismatch": "Branch",
+        "confidence": v,
+        "explanation": format!("explained {v}"),
+        "fix": format!("replace \"{v}\" with \"main\""),
+        "failed_conditions": [{"statement": 0, "operator": v, "key": v, "expected": [v, v], "actual": v}],
+        "findings": [{"code": v, "severity": v, "message": v}],
+        "evidence": v,
+        "duration_seconds": 1,
+        "github_run_id": format!("123{v}"),
+    })
 }
 
 fn forged_message(kind: &str, v: &str) -> Value {
