@@ -3,16 +3,11 @@
 //! yields the claims it holds, and diagnoses without a snapshot to the cause the event
 //! alone supports.
 
-use std::path::PathBuf;
-
 use diagnosis::claims::{Claims, Outcome};
 use diagnosis::subject::ProviderKind;
+use diagnosis::testing::files_below;
 use diagnosis::{diagnose, read_input, Cause, Confidence, InputItem, SubjectMismatch, WebIdentityEvent};
-use oidc_watch_tests::{files_below, repo_root};
-
-fn real_events_dir() -> PathBuf {
-    repo_root().join("tests/data/real-events")
-}
+use oidc_watch_tests::real_events_dir;
 
 /// What one record says. `None` means the record does not carry the field.
 struct Expected {

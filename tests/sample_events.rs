@@ -1,10 +1,15 @@
 //! Every file in `events/` parses, and every scenario diagnoses to the cause (and
-//! `subject_mismatch` kind) that its directory names, with its account's snapshot.
+//! `subject_mismatch` kind) that its directory names, with its account's snapshot. The
+//! other inputs there (snapshots, replay files, SNS events) read as what they are.
 
 use std::path::Path;
 
+use diagnosis::testing::{
+    event_files, events_dir, files_below, input_counts, pascal_case, relative_to_events, sample_accounts,
+    sns_dir, InputCounts, NOT_SCENARIOS,
+};
 use diagnosis::{diagnose, read_input, Cause, Confidence, InputItem};
-use oidc_watch_tests::{events_dir, files_below, pascal_case, sample_accounts};
+use serde_json::Value;
 
 /// `events/<cause>/<file>` or `events/subject-mismatch/<kind>/<file>`.
 fn promised(path: &Path) -> Option<(String, Option<String>)> {
@@ -14,7 +19,7 @@ fn promised(path: &Path) -> Option<(String, Option<String>)> {
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
     match parts.as_slice() {
-        [cause, _file] if cause != "accounts" && cause != "replay" => Some((pascal_case(cause), None)),
+        [cause, _file] if !NOT_SCENARIOS.contains(&cause.as_str()) => Some((pascal_case(cause), None)),
         [cause, kind, _file] if cause == "subject-mismatch" => {
             Some((pascal_case(cause), Some(pascal_case(kind))))
         }
@@ -27,7 +32,7 @@ fn every_scenario_diagnoses_to_the_cause_its_path_names() {
     let accounts = sample_accounts();
     let mut checked = 0;
     let mut wrong = Vec::new();
-    for path in files_below(&events_dir(), &[".json"]) {
+    for path in event_files() {
         let Some((cause, kind)) = promised(&path) else {
             continue;
         };
@@ -86,10 +91,7 @@ fn every_scenario_diagnoses_to_the_cause_its_path_names() {
 
 #[test]
 fn every_cause_and_mismatch_kind_has_a_sample() {
-    let promised: Vec<(String, Option<String>)> = files_below(&events_dir(), &[".json"])
-        .iter()
-        .filter_map(|p| promised(p))
-        .collect();
+    let promised: Vec<(String, Option<String>)> = event_files().iter().filter_map(|p| promised(p)).collect();
     for cause in Cause::ALL {
         assert!(
             promised.iter().any(|(c, _)| c == cause.as_str()),
@@ -108,7 +110,7 @@ fn every_cause_and_mismatch_kind_has_a_sample() {
 
 #[test]
 fn without_a_snapshot_failures_say_their_confidence_is_lower() {
-    for path in files_below(&events_dir(), &[".json"]) {
+    for path in event_files() {
         let Some((cause, _)) = promised(&path) else {
             continue;
         };
@@ -132,14 +134,57 @@ fn without_a_snapshot_failures_say_their_confidence_is_lower() {
 fn replay_files_parse_and_skip_other_events() {
     let dir = events_dir().join("replay");
     let log = std::fs::read(dir.join("cloudtrail-log-file-mixed.json")).unwrap();
-    let items = read_input(&log);
-    let events = items
-        .iter()
-        .filter(|i| matches!(i, Ok(InputItem::Event(_))))
-        .count();
-    let skipped = items
-        .iter()
-        .filter(|i| matches!(i, Ok(InputItem::Skipped { .. })))
-        .count();
-    assert_eq!((events, skipped, items.len()), (3, 2, 5));
+    assert_eq!(
+        input_counts(&log),
+        InputCounts {
+            events: 3,
+            skipped: 2,
+            errors: 0
+        }
+    );
+}
+
+/// The SNS events of `events/sns/` are full Lambda SNS events whose message is JSON, and
+/// read as input (`oidc-watch diagnose events/`) they hold no web-identity call and no error.
+#[test]
+fn sns_files_are_sns_events_that_hold_no_cloudtrail_record() {
+    let files = files_below(&sns_dir(), &[".json"]);
+    assert!(files.len() >= 8, "only {} SNS events", files.len());
+    for path in &files {
+        let bytes = std::fs::read(path).unwrap();
+        let event: Value =
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let records = event["Records"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{}: no Records", path.display()));
+        assert!(!records.is_empty(), "{}", path.display());
+        for record in records {
+            assert_eq!(record["EventSource"], "aws:sns", "{}", path.display());
+            let message = record["Sns"]["Message"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{}: no Sns.Message", path.display()));
+            serde_json::from_str::<Value>(message)
+                .unwrap_or_else(|e| panic!("{}: Sns.Message: {e}", path.display()));
+        }
+        let counts = input_counts(&bytes);
+        assert_eq!(
+            (counts.events, counts.errors),
+            (0, 0),
+            "{}: {counts:?}",
+            path.display()
+        );
+    }
+}
+
+/// Every `.json` file of `events/` is a scenario, a snapshot, a replay input or an SNS event.
+#[test]
+fn every_file_is_in_a_known_place() {
+    for path in event_files() {
+        let relative = relative_to_events(&path);
+        let top = relative.split('/').next().unwrap_or_default();
+        assert!(
+            promised(&path).is_some() || NOT_SCENARIOS.contains(&top),
+            "{relative}: not under a cause, subject-mismatch/<kind>, accounts, replay or sns"
+        );
+    }
 }

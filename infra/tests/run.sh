@@ -8,7 +8,7 @@
 #   --build, a timed `sam build` (a release build of the workspace).
 #
 # Usage: infra/tests/run.sh [--build] [pytest args...]
-# Installs its pinned venvs under target/infra-venv (infra/tests/setup-venv.sh). Never
+# Installs its pinned venvs under target/test-venv (tests/setup-venv.sh --infra). Never
 # talks to AWS: fake credentials, no config files; moto is the only endpoint.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,7 +17,8 @@ if [[ "${1:-}" == "--build" ]]; then
   shift
 fi
 
-bin="$(infra/tests/setup-venv.sh | tail -n1)"
+export INFRA_VENV="${TEST_VENV:-$PWD/target/test-venv}"
+bin="$(TEST_VENV="$INFRA_VENV" tests/setup-venv.sh --infra | tail -n1)"
 export PATH="$bin:$PATH"
 export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 \
   AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \

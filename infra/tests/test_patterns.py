@@ -23,7 +23,7 @@ MEMBER = "111122223333"
 
 
 def scenario_files():
-    return sorted(p for p in EVENTS.rglob("*.json") if p.parent.name != "accounts" and "replay" not in p.parts)
+    return sorted(p for p in EVENTS.rglob("*.json") if p.relative_to(EVENTS).parts[0] not in ("accounts", "replay", "sns"))
 
 
 def envelope(record: dict, detail_type="AWS API Call via CloudTrail") -> dict:

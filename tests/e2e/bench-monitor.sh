@@ -24,7 +24,7 @@ source "$here/common.sh"
 cleanup() { "$here/lambda.sh" stop >/dev/null 2>&1 || true; "$here/moto.sh" stop >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
-"$here/setup-venv.sh" >&2
+TEST_VENV="$(dirname "$E2E_VENV")" "$e2e_root/tests/setup-venv.sh" >&2
 "$here/moto.sh" start >&2
 python="$E2E_VENV/bin/python"
 "$python" "$here/seed.py" --endpoint "$E2E_MOTO_URL" "$root"/events/accounts/*.json --out "$E2E_STATE/seed.json" >/dev/null

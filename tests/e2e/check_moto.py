@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check, against a seeded moto, the emulator behaviours the oidc-monitor end-to-end tests rely on.
 
-Usage: target/e2e-venv/bin/python tests/e2e/check_moto.py target/e2e/seed.json
+Usage: target/test-venv/main/bin/python tests/e2e/check_moto.py target/e2e/seed.json
 Run after seed.py. Exits non-zero naming each behaviour that is not as documented in
 tests/e2e/README.md, so a moto upgrade that changes one is caught here, not in a flaky test.
 Leaves the table and the tap queue as it found them (its items use pk prefix `check#`).

@@ -2,7 +2,7 @@
 # shellcheck shell=bash
 e2e_here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 e2e_root="$(cd "$e2e_here/../.." && pwd)"
-E2E_VENV="${E2E_VENV:-$e2e_root/target/e2e-venv}"
+E2E_VENV="${E2E_VENV:-${TEST_VENV:-$e2e_root/target/test-venv}/main}"
 E2E_STATE="${E2E_STATE:-$e2e_root/target/e2e}"
 E2E_MOTO_PORT="${E2E_MOTO_PORT:-5055}"
 E2E_LAMBDA_PORT="${E2E_LAMBDA_PORT:-9055}"
@@ -37,5 +37,5 @@ e2e_stop_pid() {
 
 e2e_need_venv() {
   [[ -x "$E2E_VENV/bin/moto_server" && -x "$E2E_VENV/bin/cargo-lambda" ]] \
-    || e2e_die "no e2e venv at $E2E_VENV: run tests/e2e/setup-venv.sh"
+    || e2e_die "no e2e venv at $E2E_VENV: run tests/setup-venv.sh"
 }

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # The end-to-end tests of oidc-monitor (tests/e2e/test_monitor.py; with the CLI,
-# test_cli_snapshot.py and test_impact_observed.py, which need target/debug/oidc-watch) and, given its binary, of
+# test_cli_snapshot.py and test_impact_observed.py, which need target/debug/oidc-watch) and of
 # oidc-notifier (tests/e2e/test_notifier.py) around PREBUILT binaries: the venv (pinned,
-# skipped when up to date), moto on 127.0.0.1, pytest; and, whatever happens (failure,
-# Ctrl-C), everything it started is stopped. It builds nothing: the caller does.
+# skipped when up to date; tests/setup-venv.sh), moto on 127.0.0.1, pytest; and, whatever
+# happens (failure, Ctrl-C), everything it started is stopped. It builds nothing: the caller
+# does, and a binary that is missing is an error, never a reason to skip its tests.
 #
 # Usage: tests/e2e/run.sh [monitor-binary] [notifier-binary] [pytest args...]
 #          monitor-binary defaults to target/debug/oidc-monitor (cargo build -p oidc-monitor);
 #          notifier-binary (a second argument not starting with -) defaults to
-#          $E2E_NOTIFIER_BINARY, else target/debug/oidc-notifier if it exists (cargo build -p
-#          oidc-notifier); without one only test_monitor.py runs. The notifier tests also run
-#          the monitor binary (it publishes the alerts they replay).
+#          $E2E_NOTIFIER_BINARY, else target/debug/oidc-notifier (cargo build -p
+#          oidc-notifier). The notifier tests also run the monitor binary (it publishes the
+#          alerts they replay).
 #        e.g. tests/e2e/run.sh target/release/oidc-monitor -k spike
 #             tests/e2e/run.sh target/debug/oidc-monitor target/debug/oidc-notifier -k test_notifier
 # Env:   E2E_MOTO_PORT (5055), E2E_LAMBDA_PORT (9055), E2E_STATE (target/e2e),
@@ -33,14 +34,10 @@ absolute() {
 binary="${1:-$e2e_root/target/debug/oidc-monitor}"
 if [[ $# -gt 0 ]]; then shift; fi
 binary="$(absolute "$binary" oidc-monitor)"
-notifier="${E2E_NOTIFIER_BINARY:-}"
+notifier="${E2E_NOTIFIER_BINARY:-$e2e_root/target/debug/oidc-notifier}"
 if [[ $# -gt 0 && "$1" != -* ]]; then notifier="$1"; shift; fi
-if [[ -z "$notifier" && -x "$e2e_root/target/debug/oidc-notifier" ]]; then notifier="$e2e_root/target/debug/oidc-notifier"; fi
-tests=("$here/test_monitor.py" "$here/test_cli_snapshot.py" "$here/test_impact_observed.py")
-if [[ -n "$notifier" ]]; then
-  notifier="$(absolute "$notifier" oidc-notifier)"
-  tests+=("$here/test_notifier.py")
-fi
+notifier="$(absolute "$notifier" oidc-notifier)"
+tests=("$here/test_monitor.py" "$here/test_cli_snapshot.py" "$here/test_impact_observed.py" "$here/test_notifier.py")
 cd "$e2e_root"
 
 export E2E_STATE E2E_VENV E2E_MOTO_PORT E2E_LAMBDA_PORT
@@ -67,12 +64,12 @@ trap cleanup EXIT
 trap on_signal INT TERM
 
 t0=$(e2e_now_ms)
-"$here/setup-venv.sh" >/dev/null
+TEST_VENV="$(dirname "$E2E_VENV")" "$e2e_root/tests/setup-venv.sh" >/dev/null
 if ! "$here/moto.sh" status >/dev/null 2>&1; then
   started_moto=1
   "$here/moto.sh" start
 fi
-e2e_log "venv and moto ready in $(( $(e2e_now_ms) - t0 )) ms; testing $binary${notifier:+ and $notifier}"
+e2e_log "venv and moto ready in $(( $(e2e_now_ms) - t0 )) ms; testing $binary and $notifier"
 
 # No .pytest_cache or __pycache__ in the work tree.
 rm -f "$E2E_STATE/monitor-tests/timings.json" "$E2E_STATE/notifier-tests/timings.json"

@@ -2,7 +2,7 @@
 """Seed a moto server for the end-to-end tier of oidc-watch.
 
 Usage (from the e2e venv):
-  target/e2e-venv/bin/python tests/e2e/seed.py --endpoint http://127.0.0.1:5055 \
+  target/test-venv/main/bin/python tests/e2e/seed.py --endpoint http://127.0.0.1:5055 \
       events/accounts/*.json [--home-account 123456789012] [--read-role-name oidc-watch-read] \
       [--out target/e2e/seed.json]
 

@@ -30,7 +30,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-t=$(e2e_now_ms); "$here/setup-venv.sh" >/dev/null; e2e_log "venv: $(( $(e2e_now_ms) - t )) ms"
+t=$(e2e_now_ms); TEST_VENV="$(dirname "$E2E_VENV")" "$e2e_root/tests/setup-venv.sh" >/dev/null; e2e_log "venv: $(( $(e2e_now_ms) - t )) ms"
 "$here/moto.sh" start
 t=$(e2e_now_ms)
 "$E2E_VENV/bin/python" "$here/seed.py" --endpoint "$E2E_MOTO_URL" --region "$E2E_REGION" \

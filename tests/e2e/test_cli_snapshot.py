@@ -8,10 +8,10 @@ nothing of the machine's AWS configuration. What is checked is what a user gets:
 snapshot file, and the diagnoses made with it.
 
 Run it through the harness (venv, moto, cleanup), selecting only this file's tests:
-    cargo build -p oidc-watch
-    tests/e2e/run.sh target/debug/oidc-monitor -k cli_snapshot tests/e2e/test_cli_snapshot.py
+    cargo build -p oidc-monitor -p oidc-notifier -p oidc-watch
+    tests/e2e/run.sh target/debug/oidc-monitor target/debug/oidc-notifier -k cli_snapshot
 or, with moto already started by tests/e2e/moto.sh, from the e2e venv:
-    target/e2e-venv/bin/python -m pytest -q -p no:cacheprovider tests/e2e/test_cli_snapshot.py
+    target/test-venv/main/bin/python -m pytest -q -p no:cacheprovider tests/e2e/test_cli_snapshot.py
 
 Every test starts from `moto.sh reset` and a fresh seed; every wait is bounded; nothing
 leaves 127.0.0.1.
@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 EVENTS = ROOT / "events"
 STATE = Path(os.environ.get("E2E_STATE", ROOT / "target" / "e2e"))
-VENV = Path(os.environ.get("E2E_VENV", ROOT / "target" / "e2e-venv"))
+VENV = Path(os.environ.get("E2E_VENV", ROOT / "target" / "test-venv" / "main"))
 MOTO_PORT = int(os.environ.get("E2E_MOTO_PORT", "5055"))
 MOTO_URL = f"http://127.0.0.1:{MOTO_PORT}"
 CLI = Path(os.environ.get("E2E_CLI_BINARY", ROOT / "target" / "debug" / "oidc-watch")).resolve()
@@ -114,7 +114,7 @@ def diagnoses(snapshot: Path) -> dict[str, dict]:
     out = {}
     for path in sorted(EVENTS.rglob("*.json")):
         top = path.relative_to(EVENTS).parts[0]
-        if top in ("accounts", "replay"):
+        if top in ("accounts", "replay", "sns"):
             continue
         event = json.loads(path.read_text())
         if event.get("account") != ACCOUNT:

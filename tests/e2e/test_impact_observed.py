@@ -1,5 +1,6 @@
-"""End-to-end test of the monitor's record of successful subjects and `oidc-watch impact
---observed` (issue 10, item 2), against moto 5.2.5 in server mode on loopback.
+"""End-to-end test of the monitor's record of successful subjects and of `oidc-watch impact
+--observed`, which judges a trust-policy change by those subjects, against moto 5.2.5 in
+server mode on loopback.
 
 The real oidc-monitor Lambda (prebuilt, under `cargo lambda watch`, as in test_monitor.py)
 diagnoses two successes of our own jobs on role gha-deploy-web-app (account 111122223333,
@@ -10,8 +11,8 @@ subjects: a change that drops one breaks it (exit 1, naming it), the same policy
 (exit 0).
 
 Run it through the harness (venv, moto, cleanup), selecting only this file's tests:
-    cargo build -p oidc-monitor -p oidc-watch
-    tests/e2e/run.sh target/debug/oidc-monitor tests/e2e/test_impact_observed.py -k observed
+    cargo build -p oidc-monitor -p oidc-notifier -p oidc-watch
+    tests/e2e/run.sh target/debug/oidc-monitor target/debug/oidc-notifier -k observed
 Every wait is bounded; nothing leaves 127.0.0.1.
 """
 from __future__ import annotations

@@ -7,9 +7,9 @@ success, a burst that spikes and re-alerts the spike, then a recovery), its SNS 
 the tap queue, and each SQS body (the SNS notification JSON) becomes a Lambda SNS event
 ({"Records": [{"EventSource": "aws:sns", "Sns": {...}}]}). The prebuilt notifier
 (E2E_NOTIFIER_BINARY) runs under `cargo lambda watch --only-lambda-apis` (lambda.sh) with its
-Slack credential in moto's Secrets Manager (or an SSM SecureString), and posts to a Slack
-stand-in on 127.0.0.1 (an http.server thread) that records every request and can be told to
-answer 429 or 500.
+Slack credential in moto's Secrets Manager (or an SSM SecureString), and posts to the chat
+stand-in on 127.0.0.1 (tests/standins/chat.py, an http.server thread) that records every
+request and can be told to answer 429 or 500.
 
 Run it with tests/e2e/run.sh [monitor-binary] [notifier-binary] (venv, moto, cleanup), or from
 the e2e venv: E2E_NOTIFIER_BINARY=target/debug/oidc-notifier pytest -q tests/e2e/test_notifier.py
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import http.server
 import json
 import os
 import sys
@@ -41,6 +40,8 @@ from botocore.config import Config
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_monitor as tm  # noqa: E402  (the monitor tests' harness and event helpers)
 import seed as e2e_seed  # noqa: E402  (tests/e2e/seed.py: the table, topic and queue)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "standins"))
+from chat import ChatStandIn  # noqa: E402  (tests/standins/chat.py: Slack and Teams on loopback)
 import state as e2e_state  # noqa: E402  (tests/e2e/state.py: table scans)
 
 STATE = tm.STATE
@@ -56,140 +57,6 @@ PARAMETER = "/oidc-watch/slack-webhook"
 CHANNEL = "C0E2EALERTS"
 AUDIENCE_FAILURE = "audience-mismatch/github-owner-url-audience.json"  # a second cause
 STRANGER = "repo:stranger/tool:ref:refs/heads/main"
-
-
-# --------------------------------------------------------------------------------------------
-# The Slack stand-in
-
-
-class SlackStandIn:
-    """Slack on 127.0.0.1 (ephemeral port): `POST /api/chat.postMessage` (bot token checked,
-    answers {"ok": true, "channel", "ts"} with increasing ts) and an incoming-webhook path
-    (answers `ok`). Records every request when it arrives (path, lower-cased headers, JSON
-    body, when; then the status it answered and whether that was a post). `answer_once`
-    queues one-shot answers (e.g. 429 with Retry-After), `fail_always` answers every request
-    with a status until `heal`, `delay` holds every answer that long, `hold` holds answers
-    until `release` (a Slack that accepts and does not answer)."""
-
-    def __init__(self):
-        self.token = f"xoxb-e2e-{uuid.uuid4().hex[:16]}"
-        self.webhook_path = f"/services/T0E2E/B0E2E/{uuid.uuid4().hex}"
-        self.lock = threading.Lock()
-        self.requests: list[dict] = []
-        self.once: list[tuple[int, dict, bytes]] = []
-        self.failing: tuple[int, dict, bytes] | None = None
-        self.delay = 0.0
-        self.released = threading.Event()
-        self.released.set()
-        self.base_ts = int(time.time())
-        self.posted = 0
-        stand_in = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's name)
-                raw = self.rfile.read(int(self.headers.get("content-length", 0) or 0))
-                try:
-                    body = json.loads(raw or b"null")
-                except ValueError:
-                    body = raw.decode("utf-8", "replace")
-                record = {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
-                          "body": body, "t": time.monotonic(), "status": None, "posted": False}
-                with stand_in.lock:
-                    stand_in.requests.append(record)
-                stand_in.released.wait(timeout=60)
-                if stand_in.delay:
-                    time.sleep(stand_in.delay)
-                status, headers, payload, posted = stand_in.answer(self.path, record)
-                # Recorded before answering: the invocation may return as soon as it reads it.
-                with stand_in.lock:
-                    record["status"], record["posted"] = status, posted
-                try:
-                    self.send_response(status)
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.send_header("content-length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except OSError:  # the client is gone (a killed instance): not delivered
-                    with stand_in.lock:
-                        record["status"], record["posted"] = None, False
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.api_url = f"{self.url}/api"
-        self.webhook_url = f"{self.url}{self.webhook_path}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-        self.thread.start()
-
-    # -- what it answers -----------------------------------------------------------------------
-    def answer(self, path: str, record: dict) -> tuple[int, dict, bytes, bool]:
-        """(status, headers, body, whether this answer means "posted")."""
-        with self.lock:
-            if self.once:
-                return (*self.once.pop(0), False)
-            if self.failing:
-                return (*self.failing, False)
-            if path == "/api/chat.postMessage":
-                if record["headers"].get("authorization") != f"Bearer {self.token}":
-                    return 200, {"content-type": "application/json"}, b'{"ok":false,"error":"invalid_auth"}', False
-                self.posted += 1
-                ts = f"{self.base_ts + self.posted}.{self.posted:06d}"
-                body = record["body"] if isinstance(record["body"], dict) else {}
-                answer = {"ok": True, "channel": body.get("channel"), "ts": ts,
-                          "message": {"type": "message", "text": body.get("text"), "ts": ts}}
-                return 200, {"content-type": "application/json"}, json.dumps(answer).encode(), True
-            if path == self.webhook_path:
-                self.posted += 1
-                return 200, {"content-type": "text/html"}, b"ok", True
-            return 404, {"content-type": "text/html"}, b"no_service", False
-
-    def answer_once(self, status: int, headers: dict | None = None, body: bytes = b""):
-        with self.lock:
-            self.once.append((status, headers or {}, body))
-
-    def fail_always(self, status: int):
-        with self.lock:
-            self.failing = (status, {"content-type": "text/html"}, f"<html>{status}</html>".encode())
-
-    def hold(self):
-        self.released.clear()
-
-    def release(self):
-        self.released.set()
-
-    def heal(self):
-        with self.lock:
-            self.failing = None
-            self.once.clear()
-            self.delay = 0.0
-        self.release()
-
-    # -- what it saw ---------------------------------------------------------------------------
-    def seen(self) -> list[dict]:
-        with self.lock:
-            return [dict(r) for r in self.requests]
-
-    def delivered(self) -> list[dict]:
-        """The requests answered as posted (`ok` on the webhook, ok: true on chat.postMessage)."""
-        return [r for r in self.seen() if r["posted"]]
-
-    def wait_for(self, count: int, timeout: float = 10) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if len(self.seen()) >= count:
-                break
-            time.sleep(0.02)
-        return self.seen()
-
-    def close(self):
-        self.release()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
 
 # --------------------------------------------------------------------------------------------
@@ -295,7 +162,7 @@ class NotifierHarness(tm.Harness):
         self.logs.append(log)
         return proc, log
 
-    def start_notifier(self, slack: SlackStandIn, mode: str, check: bool = True, **overrides: str):
+    def start_notifier(self, slack: ChatStandIn, mode: str, check: bool = True, **overrides: str):
         env = {
             "STATE_TABLE_NAME": TABLE,
             "SLACK_MODE": mode,
@@ -424,7 +291,7 @@ def notifier(notifier_harness, published, request):
     h.logs = []
     h.stop_instances()
     h.reset_home()
-    h.slack = SlackStandIn()
+    h.slack = ChatStandIn()
     yield h
     h.script("lambda.sh", "stop-instances", timeout=60, check=False)
     h.slack.close()

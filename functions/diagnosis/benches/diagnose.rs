@@ -11,15 +11,13 @@
 //! Run: `cargo bench -p diagnosis --bench diagnose`.
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use diagnosis::evaluate::{evaluate, Decision, Request};
 use diagnosis::policy::PolicyDocument;
+use diagnosis::testing::{events_dir, input_counts, sample_accounts, scenario_files, snapshot_for};
 use diagnosis::{diagnose, read_input, AccountSnapshot, InputItem, WebIdentityEvent};
 use serde_json::{json, Value};
-
-const EVENTS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
 
 /// Web-identity records in the synthetic log file.
 const LOG_FILE_EVENTS: usize = 10_000;
@@ -37,58 +35,30 @@ struct Samples {
 
 impl Samples {
     fn load() -> Samples {
-        let root = Path::new(EVENTS_DIR);
-        let mut scenario_paths = Vec::new();
-        json_files_below(root, &mut scenario_paths);
-        scenario_paths.retain(|path| {
-            let relative = path.strip_prefix(root).expect("file below events/");
-            !relative.starts_with("accounts") && !relative.starts_with("replay")
-        });
-        scenario_paths.sort();
-        assert!(!scenario_paths.is_empty(), "no scenario files below {EVENTS_DIR}");
+        let scenario_paths = scenario_files();
+        assert!(
+            !scenario_paths.is_empty(),
+            "no scenario files below {}",
+            events_dir().display()
+        );
         let scenarios = scenario_paths
             .iter()
             .map(|p| std::fs::read(p).expect("readable event"))
             .collect();
-
-        let mut account_paths = Vec::new();
-        json_files_below(&root.join("accounts"), &mut account_paths);
-        account_paths.sort();
-        let accounts = account_paths
-            .iter()
-            .map(|p| {
-                let text = std::fs::read_to_string(p).expect("readable snapshot");
-                AccountSnapshot::from_json(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-            })
-            .collect();
-        Samples { scenarios, accounts }
+        Samples {
+            scenarios,
+            accounts: sample_accounts(),
+        }
     }
 
     /// The snapshot of the event's account, as the CLI picks it.
     fn snapshot_for(&self, event: &WebIdentityEvent) -> Option<&AccountSnapshot> {
-        let account = event
-            .record
-            .recipient_account_id
-            .as_deref()
-            .filter(|a| !a.is_empty())
-            .or(event.envelope_account.as_deref())?;
-        self.accounts.iter().find(|a| a.account_id == account)
+        snapshot_for(&self.accounts, event)
     }
 
     /// The scenario events, parsed.
     fn parsed(&self) -> Vec<WebIdentityEvent> {
         self.scenarios.iter().flat_map(|bytes| events_of(bytes)).collect()
-    }
-}
-
-fn json_files_below(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let path = entry.expect("directory entry").path();
-        if path.is_dir() {
-            json_files_below(&path, out);
-        } else if path.extension().is_some_and(|e| e == "json") {
-            out.push(path);
-        }
     }
 }
 
@@ -230,17 +200,9 @@ fn bench_diagnose(c: &mut Criterion) {
     group.finish();
 
     let log_file = synthetic_log_file(&samples, LOG_FILE_EVENTS);
-    let items = read_input(&log_file);
-    let events = items
-        .iter()
-        .filter(|i| matches!(i, Ok(InputItem::Event(_))))
-        .count();
-    let skipped = items
-        .iter()
-        .filter(|i| matches!(i, Ok(InputItem::Skipped { .. })))
-        .count();
+    let counts = input_counts(&log_file);
     assert_eq!(
-        (events, skipped),
+        (counts.events, counts.skipped),
         (LOG_FILE_EVENTS, LOG_FILE_EVENTS / UNRELATED_EVERY),
         "log file"
     );

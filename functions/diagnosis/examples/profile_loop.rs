@@ -1,30 +1,10 @@
 //! Diagnoses every sample event N times: a target for `valgrind --tool=callgrind`.
-use diagnosis::{diagnose, read_input, AccountSnapshot, InputItem};
+use diagnosis::testing::{sample_accounts, scenario_files, snapshot_for};
+use diagnosis::{diagnose, read_input, InputItem};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
-    let mut files = Vec::new();
-    let mut pending = vec![std::path::PathBuf::from(root)];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(dir)?.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                if !path.ends_with("replay") {
-                    pending.push(path);
-                }
-            } else if path.extension().is_some_and(|e| e == "json") {
-                files.push(path);
-            }
-        }
-    }
-    let (accounts, events): (Vec<_>, Vec<_>) = files
-        .iter()
-        .partition(|p| p.to_string_lossy().contains("/accounts/"));
-    let accounts = accounts
-        .iter()
-        .map(|p| Ok(AccountSnapshot::from_json(&std::fs::read_to_string(p)?)?))
-        .collect::<Result<Vec<_>, Box<dyn std::error::Error>>>()?;
-    let events = events
+    let accounts = sample_accounts();
+    let events = scenario_files()
         .iter()
         .map(std::fs::read)
         .collect::<Result<Vec<Vec<u8>>, _>>()?;
@@ -37,10 +17,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for bytes in &events {
             for item in read_input(bytes) {
                 if let Ok(InputItem::Event(event)) = item {
-                    let account = accounts
-                        .iter()
-                        .find(|a| Some(&a.account_id) == event.envelope_account.as_ref());
-                    causes += diagnose(&event, account).explanation.len();
+                    causes += diagnose(&event, snapshot_for(&accounts, &event))
+                        .explanation
+                        .len();
                 }
             }
         }

@@ -26,6 +26,8 @@ pub mod snapshot;
 pub mod spike;
 pub mod subject;
 pub mod suggest;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod text;
 pub mod time;
 

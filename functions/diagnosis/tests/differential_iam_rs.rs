@@ -33,8 +33,12 @@
 //! a failing run writes no regression file into the source tree; proptest prints the
 //! shrunk policy and request instead.
 
+#[path = "support/policy_gen.rs"]
+mod policy_gen;
+
 use diagnosis::evaluate::{evaluate, Decision, Request};
 use diagnosis::policy::PolicyDocument;
+use policy_gen::{Grammar, STRING_OPERATORS};
 use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{json, Map, Value};
@@ -113,14 +117,7 @@ const ACTIONS: &[&str] = &[
     "sts:TagSession",
 ];
 
-const BASE_OPERATORS: &[&str] = &[
-    "StringEquals",
-    "StringNotEquals",
-    "StringEqualsIgnoreCase",
-    "StringNotEqualsIgnoreCase",
-    "StringLike",
-    "StringNotLike",
-];
+const BASE_OPERATORS: &[&str] = &STRING_OPERATORS;
 
 // ---------------------------------------------------------------------------------------
 // The two evaluators behind one signature.
@@ -339,49 +336,25 @@ fn action() -> impl Strategy<Value = (&'static str, Value)> {
     (prop_oneof![5 => Just("Action"), 1 => Just("NotAction")], value)
 }
 
-fn statement(operator: BoxedStrategy<String>) -> impl Strategy<Value = Value> {
-    (
-        prop_oneof![2 => Just("Allow"), 1 => Just("Deny")],
-        principal(),
-        action(),
-        condition(operator),
-    )
-        .prop_map(|(effect, principal, (action_key, action), condition)| {
-            let mut statement = Map::new();
-            statement.insert("Effect".into(), json!(effect));
-            statement.insert("Principal".into(), principal);
-            statement.insert(action_key.into(), action);
-            if let Some(condition) = condition {
-                statement.insert("Condition".into(), condition);
-            }
-            Value::Object(statement)
-        })
-}
-
+/// Well-formed trust policies: 1-3 statements with a federated (or `*`) principal, mostly
+/// version 2012-10-17, conditions on `sub` and `aud` under `operator`s.
 fn policy(operator: fn() -> BoxedStrategy<String>) -> impl Strategy<Value = Json> {
-    (
-        prop::collection::vec(statement(operator()), 1..=3),
-        prop_oneof![
+    let grammar = Grammar {
+        effect: prop_oneof![2 => Just("Allow"), 1 => Just("Deny")].boxed(),
+        principal: principal().prop_map(Some).boxed(),
+        action: action().boxed(),
+        condition: condition(operator()).boxed(),
+        sid: Just(None).boxed(),
+        statements: (1..=3).into(),
+        version: prop_oneof![
             6 => Just(Some("2012-10-17")),
             1 => Just(Some("2008-10-17")),
             1 => Just(None),
-        ],
-        any::<bool>(),
-    )
-        .prop_map(|(statements, version, bare)| {
-            let mut policy = Map::new();
-            if let Some(version) = version {
-                policy.insert("Version".into(), json!(version));
-            }
-            // A lone statement may be written as an object instead of a one-element array.
-            let statements = if bare && statements.len() == 1 {
-                statements.into_iter().next().unwrap()
-            } else {
-                Value::Array(statements)
-            };
-            policy.insert("Statement".into(), statements);
-            Json(Value::Object(policy))
-        })
+        ]
+        .boxed(),
+        lone_statement_as_object: any::<bool>().boxed(),
+    };
+    policy_gen::policy(&grammar).prop_map(Json)
 }
 
 fn single_valued_operators() -> BoxedStrategy<String> {

@@ -6,8 +6,9 @@
 //! subject carries it, and the alert's Amazon Q notification and email body.
 
 use diagnosis::alert::{Alert, AlertKind, Severity, SpikeSummary};
+use diagnosis::testing::{event_of, sample_account, sample_json, with_subject};
 use diagnosis::text::{self, clean, escape_controls, finish_message, needs_escape, quote};
-use diagnosis::{diagnose, read_input, AccountSnapshot, Diagnosis, InputItem};
+use diagnosis::{diagnose, AccountSnapshot, Diagnosis};
 use serde_json::{json, Value};
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
@@ -127,29 +128,13 @@ fn text_functions_escape_every_invisible_character() {
     assert_eq!(back["subject"].as_str(), Some(all.as_str()));
 }
 
-fn events_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events")
-}
-
 fn snapshot() -> AccountSnapshot {
-    let path = events_dir().join("accounts/111122223333-github-acme.json");
-    AccountSnapshot::from_json(&std::fs::read_to_string(path).unwrap()).unwrap()
+    sample_account("111122223333")
 }
 
 /// The sample's diagnosis (with its account's snapshot) had `subject` made the call.
 fn diagnosis_with_subject(sample: &Value, snapshot: &AccountSnapshot, subject: &str) -> Diagnosis {
-    let mut event = sample.clone();
-    let provider = event["detail"]["userIdentity"]["identityProvider"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    event["detail"]["userIdentity"]["userName"] = json!(subject);
-    event["detail"]["userIdentity"]["principalId"] = json!(format!("{provider}:sts.amazonaws.com:{subject}"));
-    let bytes = serde_json::to_vec(&event).unwrap();
-    let Ok(InputItem::Event(event)) = &read_input(&bytes)[0] else {
-        panic!("not an AssumeRoleWithWebIdentity event")
-    };
-    diagnose(event, Some(snapshot))
+    diagnose(&event_of(&with_subject(sample, subject)), Some(snapshot))
 }
 
 /// A diagnosis of a real event whose subject carries `c`, with every other untrusted
@@ -190,7 +175,7 @@ fn alert_of(kind: AlertKind, c: char, d: Diagnosis) -> Alert {
 }
 
 fn sample() -> Value {
-    serde_json::from_slice(&std::fs::read(events_dir().join(SAMPLE)).unwrap()).unwrap()
+    sample_json(SAMPLE)
 }
 
 /// What Amazon Q Developer shows and email subscribers read: title, description, next

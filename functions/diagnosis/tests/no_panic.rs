@@ -16,16 +16,19 @@
 
 use std::collections::BTreeMap;
 
+#[path = "support/policy_gen.rs"]
+mod policy_gen;
+
 use diagnosis::audit::audit;
 use diagnosis::evaluate::{evaluate, Decision, Evaluation, Request, Tri};
 use diagnosis::policy::PolicyDocument;
 use diagnosis::subject::{ProviderKind, Subject};
 use diagnosis::{diagnose, read_input, AccountSnapshot, Cause, Diagnosis, InputItem};
+use policy_gen::{Grammar, STRING_OPERATORS};
 use proptest::prelude::*;
 use proptest::sample::select;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-const SNAPSHOT: &str = include_str!("../../../events/accounts/111122223333-github-acme.json");
 const ACCOUNT: &str = "111122223333";
 const GITHUB_ARN: &str = "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com";
 const GH: &str = "token.actions.githubusercontent.com";
@@ -46,7 +49,7 @@ const ALL_KINDS: [ProviderKind; 9] = [
 ];
 
 fn sample_snapshot() -> AccountSnapshot {
-    AccountSnapshot::from_json(SNAPSHOT).expect("sample snapshot parses")
+    diagnosis::testing::sample_account(ACCOUNT)
 }
 
 fn config(cases: u32) -> ProptestConfig {
@@ -560,6 +563,14 @@ fn snapshot_trusting(policy: &Value) -> AccountSnapshot {
     AccountSnapshot::from_json(&snapshot.to_string()).unwrap()
 }
 
+/// The record, calling the role of [`snapshot_trusting`].
+fn of_fuzz_role(fields: Fields) -> Fields {
+    Fields {
+        role_arn: Some("arn:aws:iam::111122223333:role/fuzz".into()),
+        ..fields
+    }
+}
+
 /// The decision agrees with the statement traces (an explicit Deny beats any Allow;
 /// docs/design.md, "Evaluating the trust policy").
 fn check_decision(evaluation: &Evaluation) -> Result<(), TestCaseError> {
@@ -597,13 +608,8 @@ const CONDITION_KEYS: &[&str] = &[
     "gitlab.com:sub",
 ];
 
-const OPERATORS: &[&str] = &[
-    "StringEquals",
-    "StringNotEquals",
-    "StringEqualsIgnoreCase",
-    "StringNotEqualsIgnoreCase",
-    "StringLike",
-    "StringNotLike",
+/// Besides [`STRING_OPERATORS`].
+const OTHER_OPERATORS: &[&str] = &[
     "StringLikeIfExists",
     "StringNotEqualsIfExists",
     "ForAnyValue:StringLike",
@@ -672,7 +678,8 @@ fn policy_value() -> BoxedStrategy<Value> {
 }
 
 fn condition_block() -> BoxedStrategy<Value> {
-    let operator = prop_oneof![6 => select(OPERATORS).prop_map(String::from), 1 => hostile_string()];
+    let operators: Vec<&str> = STRING_OPERATORS.iter().chain(OTHER_OPERATORS).copied().collect();
+    let operator = prop_oneof![6 => select(operators).prop_map(String::from), 1 => hostile_string()];
     let keys = prop::collection::btree_map(
         select(CONDITION_KEYS).prop_map(String::from),
         policy_value(),
@@ -725,45 +732,20 @@ fn action_value() -> BoxedStrategy<Value> {
     .boxed()
 }
 
-fn statement_value() -> BoxedStrategy<Value> {
-    (
-        select(&["Allow", "Deny", "allow", ""][..]),
-        prop::option::weighted(0.9, principal_value()),
-        (select(&["Action", "NotAction"][..]), action_value()),
-        prop::option::weighted(0.8, condition_block()),
-        prop::option::of(hostile_string()),
-    )
-        .prop_map(|(effect, principal, (action_key, action), condition, sid)| {
-            let mut statement = Map::new();
-            statement.insert("Effect".into(), json!(effect));
-            if let Some(principal) = principal {
-                statement.insert("Principal".into(), principal);
-            }
-            statement.insert(action_key.into(), action);
-            if let Some(condition) = condition {
-                statement.insert("Condition".into(), condition);
-            }
-            if let Some(sid) = sid {
-                statement.insert("Sid".into(), json!(sid));
-            }
-            Value::Object(statement)
-        })
-        .boxed()
-}
-
+/// Policies of any shape the grammar allows: 0-3 statements, any version, elements
+/// missing, hostile text everywhere.
 fn grammar_policy() -> BoxedStrategy<Value> {
-    (
-        prop::collection::vec(statement_value(), 0..4),
-        select(&[Some("2012-10-17"), Some("2008-10-17"), None][..]),
-    )
-        .prop_map(|(statements, version)| {
-            let mut policy = json!({"Statement": statements});
-            if let Some(version) = version {
-                policy["Version"] = json!(version);
-            }
-            policy
-        })
-        .boxed()
+    let grammar = Grammar {
+        effect: select(&["Allow", "Deny", "allow", ""][..]).boxed(),
+        principal: prop::option::weighted(0.9, principal_value()).boxed(),
+        action: (select(&["Action", "NotAction"][..]), action_value()).boxed(),
+        condition: prop::option::weighted(0.8, condition_block()).boxed(),
+        sid: prop::option::of(hostile_string()).boxed(),
+        statements: (0..4).into(),
+        version: select(&[Some("2012-10-17"), Some("2008-10-17"), None][..]).boxed(),
+        lone_statement_as_object: Just(false).boxed(),
+    };
+    policy_gen::policy(&grammar)
 }
 
 fn request_value() -> BoxedStrategy<Value> {
@@ -913,8 +895,7 @@ proptest! {
         fields in fields(hostile_string, Reach::Everywhere),
         policy in grammar_policy(),
     ) {
-        let fields = Fields { role_arn: Some("arn:aws:iam::111122223333:role/fuzz".into()), ..fields };
-        diagnose_fields(&fields, &snapshot_trusting(&policy), Check::Sound)?;
+        diagnose_fields(&of_fuzz_role(fields), &snapshot_trusting(&policy), Check::Sound)?;
     }
 
     #[test]
@@ -922,8 +903,7 @@ proptest! {
         fields in fields(hostile_string, Reach::SubjectSide),
         policy in grammar_policy(),
     ) {
-        let fields = Fields { role_arn: Some("arn:aws:iam::111122223333:role/fuzz".into()), ..fields };
-        diagnose_fields(&fields, &snapshot_trusting(&policy), Check::Strict)?;
+        diagnose_fields(&of_fuzz_role(fields), &snapshot_trusting(&policy), Check::Strict)?;
     }
 }
 
@@ -965,8 +945,7 @@ proptest! {
         fields in fields(hostile_string, Reach::Everywhere),
         policy in grammar_policy(),
     ) {
-        let fields = Fields { role_arn: Some("arn:aws:iam::111122223333:role/fuzz".into()), ..fields };
-        diagnose_fields(&fields, &snapshot_trusting(&policy), Check::Strict)?;
+        diagnose_fields(&of_fuzz_role(fields), &snapshot_trusting(&policy), Check::Strict)?;
     }
 }
 

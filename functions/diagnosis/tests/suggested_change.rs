@@ -9,7 +9,8 @@ use diagnosis::keys::{request_context, KeyFilter};
 use diagnosis::owner::{Owner, Owners, Trust};
 use diagnosis::policy::PolicyDocument;
 use diagnosis::subject::{ProviderKind, Subject};
-use diagnosis::{diagnose_with, read_input, AccountSnapshot, Cause, InputItem, Ownership};
+use diagnosis::testing::sample_claims;
+use diagnosis::{diagnose_with, AccountSnapshot, Cause, Ownership};
 use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{json, Value};
@@ -19,15 +20,7 @@ const ROLE: &str = "gha-deploy-main-only";
 const ISSUER: &str = "token.actions.githubusercontent.com";
 
 fn base_claims() -> Claims {
-    let path = format!(
-        "{}/../../events/subject-mismatch/branch/github-feature-branch-vs-main-only-policy.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let bytes = std::fs::read(path).expect("sample event");
-    match read_input(&bytes).into_iter().next() {
-        Some(Ok(InputItem::Event(event))) => Claims::from_event(&event),
-        other => panic!("not an event: {other:?}"),
-    }
+    sample_claims("subject-mismatch/branch/github-feature-branch-vs-main-only-policy.json")
 }
 
 fn with_subject(claims: &Claims, sub: &str) -> Claims {

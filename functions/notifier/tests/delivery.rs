@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::slack_stub::{Reply, SlackStub};
+use common::chat::{ChatStandIn, Reply};
 use common::*;
 use lambda_runtime::{Context, LambdaEvent};
 use oidc_notifier::config::Config;
@@ -32,7 +32,7 @@ fn policy() -> RetryPolicy {
     }
 }
 
-fn webhook_client(stub: &SlackStub) -> SlackClient {
+fn webhook_client(stub: &ChatStandIn) -> SlackClient {
     SlackClient::new(
         Target::Webhook {
             url: Secret::new(stub.webhook_url()),
@@ -42,11 +42,11 @@ fn webhook_client(stub: &SlackStub) -> SlackClient {
     .unwrap()
 }
 
-fn bot_client(stub: &SlackStub) -> SlackClient {
+fn bot_client(stub: &ChatStandIn) -> SlackClient {
     SlackClient::new(
         Target::Bot {
             api_url: stub.api_url(),
-            token: Secret::new("xoxb-test-token"),
+            token: Secret::new(common::chat::BOT_TOKEN),
         },
         policy(),
     )
@@ -68,7 +68,7 @@ fn request(payload: &Value) -> PostRequest<'_> {
 
 #[tokio::test]
 async fn webhook_posts_the_message_once() {
-    let stub = SlackStub::start();
+    let stub = ChatStandIn::start();
     let client = webhook_client(&stub);
     assert!(!client.threads());
     let payload = message();
@@ -89,7 +89,7 @@ async fn webhook_posts_the_message_once() {
 
 #[tokio::test]
 async fn bot_posts_with_token_channel_and_thread() {
-    let stub = SlackStub::start();
+    let stub = ChatStandIn::start();
     let client = bot_client(&stub);
     assert!(client.threads());
     let payload = message();
@@ -120,21 +120,21 @@ async fn bot_posts_with_token_channel_and_thread() {
 
 #[tokio::test]
 async fn a_429_is_honoured_with_its_retry_after() {
-    let stub = SlackStub::start();
+    let stub = ChatStandIn::start();
     stub.script([Reply::rate_limited(1)]);
     let client = bot_client(&stub);
     let payload = message();
     client.post(request(&payload)).await.unwrap();
     let requests = stub.requests();
     assert_eq!(requests.len(), 2);
-    let waited = requests[1].at.duration_since(requests[0].at);
+    let waited = requests[1].at - requests[0].at;
     assert!(waited >= Duration::from_millis(990), "waited {waited:?}");
     assert_eq!(stub.posted().len(), 1);
 }
 
 #[tokio::test]
 async fn a_retry_after_beyond_the_bound_gives_up_at_once() {
-    let stub = SlackStub::start();
+    let stub = ChatStandIn::start();
     stub.script([Reply::rate_limited(120)]);
     let client = webhook_client(&stub);
     let payload = message();
@@ -154,7 +154,7 @@ async fn a_retry_after_beyond_the_bound_gives_up_at_once() {
 
 #[tokio::test]
 async fn server_errors_are_retried_with_backoff_then_given_up() {
-    let stub = SlackStub::start();
+    let stub = ChatStandIn::start();
     stub.script([Reply::server_error()]);
     let client = webhook_client(&stub);
     let payload = message();
@@ -162,7 +162,7 @@ async fn server_errors_are_retried_with_backoff_then_given_up() {
     assert_eq!(stub.requests().len(), 2);
     assert_eq!(stub.posted().len(), 1);
 
-    let down = SlackStub::start();
+    let down = ChatStandIn::start();
     down.script(std::iter::repeat_n(Reply::server_error(), 10));
     let error = webhook_client(&down).post(request(&payload)).await.unwrap_err();
     assert!(
@@ -175,14 +175,14 @@ async fn server_errors_are_retried_with_backoff_then_given_up() {
 
 #[tokio::test]
 async fn slack_transient_errors_are_retried_and_rejections_are_not() {
-    let stub = SlackStub::start();
+    let stub = ChatStandIn::start();
     stub.script([Reply::api_error("internal_error")]);
     let client = bot_client(&stub);
     let payload = message();
     client.post(request(&payload)).await.unwrap();
     assert_eq!(stub.requests().len(), 2);
 
-    let stub = SlackStub::start();
+    let stub = ChatStandIn::start();
     stub.script([Reply::api_error("invalid_auth")]);
     let error = bot_client(&stub).post(request(&payload)).await.unwrap_err();
     assert_eq!(
@@ -197,7 +197,7 @@ async fn slack_transient_errors_are_retried_and_rejections_are_not() {
 
 #[tokio::test]
 async fn refused_blocks_fall_back_to_the_text() {
-    let stub = SlackStub::start();
+    let stub = ChatStandIn::start();
     stub.script([Reply::api_error("invalid_blocks")]);
     let payload = message();
     bot_client(&stub).post(request(&payload)).await.unwrap();
@@ -262,7 +262,7 @@ async fn invoke<S: Slack>(
 
 #[tokio::test]
 async fn end_to_end_one_message_per_alert_in_threads() {
-    let stub = SlackStub::start();
+    let stub = ChatStandIn::start();
     let deps = deps(bot_client(&stub), true);
     let events = [
         alert_event(
@@ -292,7 +292,7 @@ async fn end_to_end_one_message_per_alert_in_threads() {
 
 #[tokio::test]
 async fn end_to_end_a_retried_delivery_is_not_posted_twice() {
-    let stub = SlackStub::start();
+    let stub = ChatStandIn::start();
     let deps = deps(webhook_client(&stub), false);
     let event = alert_event(
         "r-1",
@@ -317,12 +317,12 @@ async fn end_to_end_a_retried_delivery_is_not_posted_twice() {
 
 #[tokio::test]
 async fn end_to_end_a_429_is_honoured() {
-    let stub = SlackStub::start();
+    let stub = ChatStandIn::start();
     stub.script([Reply::rate_limited(1)]);
     let deps = deps(webhook_client(&stub), false);
     let outcome = invoke(&deps, alert_event("t-1", &spike())).await.unwrap();
     assert_eq!(outcome.deliveries[0].status, Status::Posted);
     let requests = stub.requests();
     assert_eq!((requests.len(), stub.posted().len()), (2, 1));
-    assert!(requests[1].at.duration_since(requests[0].at) >= Duration::from_millis(990));
+    assert!(requests[1].at - requests[0].at >= Duration::from_millis(990));
 }

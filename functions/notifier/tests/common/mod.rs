@@ -1,16 +1,19 @@
 //! Shared by the notifier's integration tests: alerts built exactly as oidc-monitor builds
 //! them (diagnosis of an `events/` file, `Alert::to_q_notification`), SNS envelopes as
-//! Lambda receives them, golden files, and [`slack_stub`], a local Slack stand-in.
+//! Lambda receives them (built here, or the files of `events/sns/`), golden files, and
+//! [`chat`], the chat stand-in (tests/standins/chat.py) as a child process.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)] // each test file uses some of these
 
-pub mod slack_stub;
+pub mod chat;
 
 use std::path::{Path, PathBuf};
 
 use diagnosis::alert::{message_attributes, Alert, AlertKind, Severity, SpikeSummary};
 use diagnosis::owner::{Owner, OwnerScope, Trust};
-use diagnosis::{diagnose, read_input, AccountSnapshot, Diagnosis, InputItem};
+use diagnosis::testing::{diagnose_sample, sample_json};
+pub use diagnosis::testing::{events_dir, sns_dir as fixtures_dir, sns_event as fixture};
+use diagnosis::Diagnosis;
 use oidc_notifier::ports::Breakdown;
 use serde_json::{json, Value};
 
@@ -23,62 +26,18 @@ pub fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn events_dir() -> PathBuf {
-    manifest_dir().join("../../events")
-}
-
-/// The notifier's own SNS envelopes (see tests/events/README.md).
-pub fn fixtures_dir() -> PathBuf {
-    manifest_dir().join("tests/events")
-}
-
-pub fn fixture(name: &str) -> Value {
-    let path = fixtures_dir().join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn accounts() -> Vec<AccountSnapshot> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(events_dir().join("accounts"))
-        .unwrap()
-        .flatten()
-    {
-        let text = std::fs::read_to_string(entry.path()).unwrap();
-        found.push(AccountSnapshot::from_json(&text).unwrap());
-    }
-    found
-}
-
 /// The diagnosis oidc-monitor makes of `events/<relative>`, with its account's snapshot.
 pub fn diagnosis_of(relative: &str) -> Diagnosis {
-    diagnosis_of_value(&serde_json::from_slice(&std::fs::read(events_dir().join(relative)).unwrap()).unwrap())
+    diagnose_sample(&sample_json(relative))
 }
 
 pub fn diagnosis_of_value(envelope: &Value) -> Diagnosis {
-    let bytes = serde_json::to_vec(envelope).unwrap();
-    let Ok(InputItem::Event(event)) = &read_input(&bytes)[0] else {
-        panic!("not an AssumeRoleWithWebIdentity event")
-    };
-    let account = envelope["account"].as_str().unwrap_or_default();
-    let snapshot = accounts().into_iter().find(|a| a.account_id == account);
-    diagnose(event, snapshot.as_ref())
+    diagnose_sample(envelope)
 }
 
 /// `events/<relative>` as if another subject had made the call.
 pub fn with_subject(relative: &str, sub: &str) -> Value {
-    let mut event: Value =
-        serde_json::from_slice(&std::fs::read(events_dir().join(relative)).unwrap()).unwrap();
-    let provider = event["detail"]["userIdentity"]["identityProvider"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    event["detail"]["userIdentity"]["userName"] = json!(sub);
-    event["detail"]["userIdentity"]["principalId"] = json!(format!("{provider}:sts.amazonaws.com:{sub}"));
-    if let Some(response) = event["detail"]["responseElements"].as_object_mut() {
-        response.insert("subjectFromWebIdentityToken".into(), json!(sub));
-    }
-    event
+    diagnosis::testing::with_subject(&sample_json(relative), sub)
 }
 
 pub fn incident_from(d: Diagnosis, attempts: u64) -> Alert {
