@@ -530,53 +530,29 @@ mod tests {
     }
 
     fn alerts_of_every_sample() -> Vec<Alert> {
-        let root = format!("{}/../../events", env!("CARGO_MANIFEST_DIR"));
-        let accounts: Vec<crate::AccountSnapshot> = std::fs::read_dir(format!("{root}/accounts"))
-            .unwrap()
-            .map(|e| {
-                crate::AccountSnapshot::from_json(&std::fs::read_to_string(e.unwrap().path()).unwrap())
-                    .unwrap()
-            })
-            .collect();
-        let mut dirs = vec![std::path::PathBuf::from(&root)];
+        let accounts = crate::testing::sample_accounts();
         let mut alerts = Vec::new();
-        while let Some(dir) = dirs.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let path = entry.unwrap().path();
-                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                if path.is_dir() {
-                    if !["accounts", "replay", "sns"].contains(&name) {
-                        dirs.push(path);
-                    }
+        for path in crate::testing::scenario_files() {
+            for item in read_input(&std::fs::read(&path).unwrap()) {
+                let Ok(InputItem::Event(event)) = item else {
                     continue;
-                }
-                if !name.ends_with(".json") {
-                    continue;
-                }
-                for item in read_input(&std::fs::read(&path).unwrap()) {
-                    let Ok(InputItem::Event(event)) = item else {
-                        continue;
-                    };
-                    let account = accounts.iter().find(|a| {
-                        Some(a.account_id.as_str()) == event.record.recipient_account_id.as_deref()
-                    });
-                    let d = diagnose(&event, account);
-                    alerts.push(Alert {
-                        kind: if d.cause == Cause::None {
-                            AlertKind::ForeignSuccess
-                        } else {
-                            AlertKind::Incident
-                        },
-                        severity: Severity::High,
-                        thread_id: incident_key(&d),
-                        account_id: d.account_id.clone().unwrap_or_default(),
-                        cause: Some(d.cause),
-                        attempts: 3,
-                        diagnosis: Some(d),
-                        spike: None,
-                        notes: vec!["Alert rate limit reached.".to_owned()],
-                    });
-                }
+                };
+                let d = diagnose(&event, crate::testing::snapshot_for(&accounts, &event));
+                alerts.push(Alert {
+                    kind: if d.cause == Cause::None {
+                        AlertKind::ForeignSuccess
+                    } else {
+                        AlertKind::Incident
+                    },
+                    severity: Severity::High,
+                    thread_id: incident_key(&d),
+                    account_id: d.account_id.clone().unwrap_or_default(),
+                    cause: Some(d.cause),
+                    attempts: 3,
+                    diagnosis: Some(d),
+                    spike: None,
+                    notes: vec!["Alert rate limit reached.".to_owned()],
+                });
             }
         }
         alerts
