@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 mod common;
-use common::{response, subjects, without_machine_config, StandIn, IAM_NS, STS_NS};
+use common::{codes, response, subjects, without_machine_config, StandIn, IAM_NS, STS_NS};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -63,20 +63,6 @@ fn job<'a>(reports: &'a [Value], file: &str, name: &str) -> &'a Value {
         .iter()
         .find(|r| r["file"] == format!(".github/workflows/{file}") && r["job"] == name)
         .unwrap_or_else(|| panic!("no report for {file} job {name}"))
-}
-
-fn codes(report: &Value) -> Vec<(String, u64)> {
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["code"].as_str().unwrap().to_owned(),
-                f["line"].as_u64().unwrap(),
-            )
-        })
-        .collect()
 }
 
 fn s(trigger: &str, subject: &str, certain: bool) -> (String, String, bool) {

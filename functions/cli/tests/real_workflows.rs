@@ -16,7 +16,7 @@ use serde_json::Value;
 
 #[allow(dead_code)] // the stand-in helpers serve the other suites
 mod common;
-use common::subjects;
+use common::{codes, subjects};
 
 fn folder() -> Option<PathBuf> {
     let path = match std::env::var_os("OIDC_WATCH_REAL_WORKFLOWS") {
@@ -116,17 +116,7 @@ fn assert_reports(name: &str, repository: &str, reports: &[Value], expected: &[E
             .map(|(t, s, c)| (t.to_string(), s.replacen('R', &prefix, 1), *c))
             .collect();
         assert_eq!(subjects, wanted, "{at}");
-        let findings: Vec<(String, u64)> = report["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| {
-                (
-                    f["code"].as_str().unwrap().to_owned(),
-                    f["line"].as_u64().unwrap(),
-                )
-            })
-            .collect();
+        let findings = codes(report);
         let wanted: Vec<(String, u64)> = want.findings.iter().map(|(c, l)| (c.to_string(), *l)).collect();
         assert_eq!(findings, wanted, "{at}");
     }

@@ -116,3 +116,19 @@ pub fn subjects(report: &serde_json::Value) -> Vec<(String, String, bool)> {
         })
         .collect()
 }
+
+/// A `check-workflows` job report's findings as (code, line).
+#[allow(dead_code)] // the snapshot suite reads no job reports
+pub fn codes(report: &serde_json::Value) -> Vec<(String, u64)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_owned(),
+                f["line"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
