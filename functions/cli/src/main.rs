@@ -17,6 +17,7 @@ mod input;
 mod render;
 mod snapshot;
 mod workflows;
+mod yaml;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 mod common;
-use common::{response, StandIn, IAM_NS, STS_NS};
+use common::{codes, response, subjects, without_machine_config, StandIn, IAM_NS, STS_NS};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -63,35 +63,6 @@ fn job<'a>(reports: &'a [Value], file: &str, name: &str) -> &'a Value {
         .iter()
         .find(|r| r["file"] == format!(".github/workflows/{file}") && r["job"] == name)
         .unwrap_or_else(|| panic!("no report for {file} job {name}"))
-}
-
-fn subjects(report: &Value) -> Vec<(String, String, bool)> {
-    report["subjects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["trigger"].as_str().unwrap().to_owned(),
-                s["subject"].as_str().unwrap().to_owned(),
-                s["certain"].as_bool().unwrap(),
-            )
-        })
-        .collect()
-}
-
-fn codes(report: &Value) -> Vec<(String, u64)> {
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["code"].as_str().unwrap().to_owned(),
-                f["line"].as_u64().unwrap(),
-            )
-        })
-        .collect()
 }
 
 fn s(trigger: &str, subject: &str, certain: bool) -> (String, String, bool) {
@@ -704,7 +675,7 @@ fn iam_answer(
 fn live_reads_the_roles_the_jobs_name_from_iam() {
     let iam = iam_stand_in();
     let endpoint = iam.url.clone();
-    let output = Command::new(env!("CARGO_BIN_EXE_oidc-watch"))
+    let output = without_machine_config(&mut Command::new(env!("CARGO_BIN_EXE_oidc-watch")))
         .args([
             "check-workflows",
             "acme-web/.github/workflows/deploy.yml",
@@ -714,12 +685,6 @@ fn live_reads_the_roles_the_jobs_name_from_iam() {
         ])
         .args(ACME)
         .current_dir(data())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", "/nonexistent")
-        .env("AWS_CONFIG_FILE", "/nonexistent/config")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_ENDPOINT_URL", &endpoint)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")

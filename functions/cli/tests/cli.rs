@@ -252,6 +252,18 @@ fn evaluate_prints_the_decision_and_every_statement() {
              "Condition":{"StringLike":{"token.actions.githubusercontent.com:sub":"*:pull_request"}}}]}"#,
     )
     .unwrap();
+    let evaluate = || {
+        oidc_watch(
+            &[
+                "evaluate",
+                "--policy",
+                policy.to_str().unwrap(),
+                "--request",
+                request.to_str().unwrap(),
+            ],
+            None,
+        )
+    };
     let run = |sub: &str| {
         std::fs::write(
             &request,
@@ -261,16 +273,7 @@ fn evaluate_prints_the_decision_and_every_statement() {
             .to_string(),
         )
         .unwrap();
-        let output = oidc_watch(
-            &[
-                "evaluate",
-                "--policy",
-                policy.to_str().unwrap(),
-                "--request",
-                request.to_str().unwrap(),
-            ],
-            None,
-        );
+        let output = evaluate();
         assert_eq!(
             output.status.code(),
             Some(0),
@@ -291,15 +294,6 @@ fn evaluate_prints_the_decision_and_every_statement() {
     );
 
     std::fs::write(&request, "{}").unwrap();
-    let output = oidc_watch(
-        &[
-            "evaluate",
-            "--policy",
-            policy.to_str().unwrap(),
-            "--request",
-            request.to_str().unwrap(),
-        ],
-        None,
-    );
+    let output = evaluate();
     assert_eq!(output.status.code(), Some(2));
 }

@@ -14,6 +14,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
+#[allow(dead_code)] // the stand-in helpers serve the other suites
+mod common;
+use common::{codes, subjects};
+
 fn folder() -> Option<PathBuf> {
     let path = match std::env::var_os("OIDC_WATCH_REAL_WORKFLOWS") {
         Some(path) => PathBuf::from(path),
@@ -105,35 +109,14 @@ fn assert_reports(name: &str, repository: &str, reports: &[Value], expected: &[E
         assert_eq!(report["id_token"], want.id_token, "{at}");
         assert_eq!(report["environment"].as_str(), want.environment, "{at}");
         assert_eq!(report["calls"]["job"].as_str(), want.calls, "{at}");
-        let subjects: Vec<(String, String, bool)> = report["subjects"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                (
-                    s["trigger"].as_str().unwrap().to_owned(),
-                    s["subject"].as_str().unwrap().to_owned(),
-                    s["certain"].as_bool().unwrap(),
-                )
-            })
-            .collect();
+        let subjects = subjects(report);
         let wanted: Vec<(String, String, bool)> = want
             .subjects
             .iter()
             .map(|(t, s, c)| (t.to_string(), s.replacen('R', &prefix, 1), *c))
             .collect();
         assert_eq!(subjects, wanted, "{at}");
-        let findings: Vec<(String, u64)> = report["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| {
-                (
-                    f["code"].as_str().unwrap().to_owned(),
-                    f["line"].as_u64().unwrap(),
-                )
-            })
-            .collect();
+        let findings = codes(report);
         let wanted: Vec<(String, u64)> = want.findings.iter().map(|(c, l)| (c.to_string(), *l)).collect();
         assert_eq!(findings, wanted, "{at}");
     }

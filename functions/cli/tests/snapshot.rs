@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 
 mod common;
-use common::{response, StandIn, IAM_NS, STS_NS};
+use common::{response, without_machine_config, StandIn, IAM_NS, STS_NS};
 
 const ACCOUNT: &str = "111122223333";
 const AUTHORIZATION_DETAILS: &str =
@@ -23,15 +23,9 @@ fn repo() -> PathBuf {
 /// The binary with no AWS configuration of the machine's: only what `env` gives.
 fn oidc_watch(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_oidc-watch"));
-    command
+    without_machine_config(&mut command)
         .args(args)
         .current_dir(repo())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", "/nonexistent")
-        .env("AWS_CONFIG_FILE", "/nonexistent/config")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -77,11 +77,7 @@ pub fn read(path: &Path, role: &str, known: &Known) -> Result<Source, ImpactErro
     let text = read_text(path)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let trimmed = text.trim_start();
-    let input = |line: Option<usize>, message: String| ImpactError::Input {
-        path: file.clone(),
-        line,
-        message,
-    };
+    let input = |line: Option<usize>, message: String| input_error(&file, line, message);
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
         let value: Value =
             serde_json::from_str(text).map_err(|e| input(Some(e.line()), format!("not valid JSON: {e}")))?;
@@ -99,6 +95,14 @@ pub fn read(path: &Path, role: &str, known: &Known) -> Result<Source, ImpactErro
     })?;
     let value = parsed.value.clone();
     classify(&file, value, Some(&parsed), role, known)
+}
+
+fn input_error(file: &str, line: Option<usize>, message: String) -> ImpactError {
+    ImpactError::Input {
+        path: file.to_owned(),
+        line,
+        message,
+    }
 }
 
 fn read_text(path: &Path) -> Result<String, ImpactError> {
@@ -137,11 +141,7 @@ fn classify(
     role: &str,
     known: &Known,
 ) -> Result<Source, ImpactError> {
-    let input = |line: Option<usize>, message: String| ImpactError::Input {
-        path: file.to_owned(),
-        line,
-        message,
-    };
+    let input = |line: Option<usize>, message: String| input_error(file, line, message);
     match &value {
         Value::Object(object) if object.contains_key("Statement") => {
             let policy = PolicyDocument::from_value(&value).map_err(|e| input(None, e.to_string()))?;
@@ -405,11 +405,7 @@ fn cloudformation(
     role: &str,
     known: &Known,
 ) -> Result<Source, ImpactError> {
-    let input = |line: Option<usize>, message: String| ImpactError::Input {
-        path: file.to_owned(),
-        line,
-        message,
-    };
+    let input = |line: Option<usize>, message: String| input_error(file, line, message);
     let Some(resources) = template.get("Resources").and_then(Value::as_object) else {
         return Err(input(
             lines.and_then(|l| l.line_of("/Resources")),

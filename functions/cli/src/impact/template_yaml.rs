@@ -1,25 +1,20 @@
-//! CloudFormation/SAM templates in YAML: parsed from the YAML event stream into JSON
-//! values, the short-form intrinsic tags (`!Sub`, `!Ref`, `!GetAtt`, `!Join`, …) turned
-//! into their long form, and the line of every mapping key and sequence item kept.
+//! CloudFormation/SAM templates in YAML: the first document of [`crate::yaml`]'s tree as a
+//! JSON value, plain scalars read under YAML 1.2's core schema, the short-form intrinsic
+//! tags (`!Sub`, `!Ref`, `!GetAtt`, `!Join`, …) turned into their long form, and the line
+//! of every mapping key and sequence item kept.
 
 use std::collections::HashMap;
 
 use serde_json::{Map, Number, Value};
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
+use yaml_rust2::parser::Tag;
 
-/// Most nodes one template may expand to (aliases included): a few aliases can otherwise
-/// stand for billions of nodes.
-const MAX_NODES: usize = 1_000_000;
-/// Deepest nesting accepted.
-const MAX_DEPTH: usize = 256;
+use crate::yaml::{self, Node, Position, YamlError};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct YamlError {
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
-}
+const TEMPLATE_YAML: yaml::Options = yaml::Options {
+    max_nodes: 1_000_000,
+    first_document_only: true,
+    flow_closers_anywhere: false,
+};
 
 /// A parsed template: its value, and the line of each node by path (`Resources/Role/...`,
 /// sequence items by index).
@@ -44,225 +39,93 @@ impl Parsed {
 
 /// Parses the first document of `text`.
 pub fn parse(text: &str) -> Result<Parsed, YamlError> {
-    let mut builder = Builder::default();
-    let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, true).map_err(|e| YamlError {
-        line: e.marker().line(),
-        column: e.marker().col() + 1,
-        message: e.info().to_owned(),
-    })?;
-    if let Some(error) = builder.error {
-        return Err(error);
+    let mut parsed = Parsed::default();
+    if let Some(root) = yaml::parse(text, &TEMPLATE_YAML)?.first() {
+        parsed.value = convert(root, String::new(), &mut Some(&mut parsed.lines))?;
     }
-    Ok(Parsed {
-        value: builder.root.unwrap_or(Value::Null),
-        lines: builder.lines,
+    Ok(parsed)
+}
+
+/// Where `node` starts, or the alias that stands for it.
+fn position(node: &Node) -> Position {
+    node.alias.unwrap_or(Position {
+        line: node.line,
+        column: node.column,
     })
 }
 
-enum Frame {
-    Sequence {
-        items: Vec<Value>,
-        tag: Option<Tag>,
-        anchor: usize,
-        nodes: usize,
-        path: String,
-    },
-    Mapping {
-        entries: Map<String, Value>,
-        key: Option<String>,
-        tag: Option<Tag>,
-        anchor: usize,
-        nodes: usize,
-        path: String,
-    },
-}
-
-#[derive(Default)]
-struct Builder {
-    stack: Vec<Frame>,
-    anchors: HashMap<usize, (Value, usize)>,
-    root: Option<Value>,
-    lines: HashMap<String, usize>,
-    nodes: usize,
-    error: Option<YamlError>,
-}
-
-impl MarkedEventReceiver for Builder {
-    fn on_event(&mut self, event: Event, mark: Marker) {
-        if self.error.is_some() || self.root.is_some() {
-            return;
-        }
-        if let Err(message) = self.event(event, mark) {
-            self.error = Some(YamlError {
-                line: mark.line(),
-                column: mark.col() + 1,
-                message,
-            });
-        }
-    }
-}
-
-impl Builder {
-    /// The path of the node that starts now, and records its line.
-    fn child_path(&mut self, line: usize) -> String {
-        let path = match self.stack.last() {
-            None => String::new(),
-            Some(Frame::Sequence { items, path, .. }) => format!("{path}/{}", items.len()),
-            Some(Frame::Mapping { key, path, .. }) => {
-                format!("{path}/{}", key.as_deref().unwrap_or_default())
+/// `node` as JSON. With `lines`, the line of `path` (the first one written, when a key
+/// repeats) and of each node below it is recorded; an alias records its own line only.
+fn convert(
+    node: &Node,
+    path: String,
+    lines: &mut Option<&mut HashMap<String, usize>>,
+) -> Result<Value, YamlError> {
+    let mut lines = match lines {
+        Some(lines) => {
+            lines.entry(path.clone()).or_insert(position(node).line);
+            if node.alias.is_some() {
+                None
+            } else {
+                Some(&mut **lines)
             }
+        }
+        None => None,
+    };
+    let value = match &node.value {
+        yaml::Value::Null { text } | yaml::Value::Scalar { text, .. } => {
+            let quoted = matches!(node.value, yaml::Value::Scalar { quoted: true, .. });
+            scalar(text, quoted, node.tag.as_ref())
+        }
+        yaml::Value::Sequence(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(index, item)| convert(item, format!("{path}/{index}"), &mut lines))
+                .collect::<Result<_, _>>()?,
+        ),
+        yaml::Value::Mapping(entries) => {
+            let mut object = Map::new();
+            for (key, value) in entries {
+                let key_text = key_text(key)?;
+                let key_path = format!("{path}/{key_text}");
+                if let Some(lines) = lines.as_deref_mut() {
+                    lines.entry(key_path.clone()).or_insert(position(key).line);
+                }
+                let value = convert(value, key_path, &mut lines)?;
+                object.insert(key_text, value);
+            }
+            Value::Object(object)
+        }
+    };
+    Ok(tagged(node.tag.as_ref(), value))
+}
+
+/// A mapping key: a scalar as written, untagged or with a `!!` tag, or an alias of a string.
+fn key_text(key: &Node) -> Result<String, YamlError> {
+    if let Some(alias) = key.alias {
+        return match convert(key, String::new(), &mut None)? {
+            Value::String(text) => Ok(text),
+            _ => Err(YamlError::at(
+                alias,
+                "an alias of a collection as a mapping key is not supported",
+            )),
         };
-        self.lines.entry(path.clone()).or_insert(line);
-        path
     }
-
-    fn event(&mut self, event: Event, mark: Marker) -> Result<(), String> {
-        match event {
-            Event::Scalar(text, style, anchor, tag) => {
-                // A mapping waiting for its key takes the scalar as the key.
-                if let Some(Frame::Mapping { key, path, .. }) = self.stack.last_mut() {
-                    if key.is_none() {
-                        if tag.as_ref().is_some_and(|t| t.handle == "!") {
-                            return Err(format!(
-                                "a tagged mapping key (!{}) is not supported",
-                                t_suffix(&tag)
-                            ));
-                        }
-                        let path = format!("{path}/{text}");
-                        self.lines.entry(path).or_insert(mark.line());
-                        *key = Some(text);
-                        return Ok(());
-                    }
-                }
-                self.child_path(mark.line());
-                let value = tagged(tag.as_ref(), scalar(&text, style, tag.as_ref()));
-                self.push(value, anchor, 1)
-            }
-            Event::SequenceStart(anchor, tag) => {
-                self.refuse_key("a sequence")?;
-                self.depth_check()?;
-                let path = self.child_path(mark.line());
-                self.stack.push(Frame::Sequence {
-                    items: Vec::new(),
-                    tag,
-                    anchor,
-                    nodes: 1,
-                    path,
-                });
-                Ok(())
-            }
-            Event::MappingStart(anchor, tag) => {
-                self.refuse_key("a mapping")?;
-                self.depth_check()?;
-                let path = self.child_path(mark.line());
-                self.stack.push(Frame::Mapping {
-                    entries: Map::new(),
-                    key: None,
-                    tag,
-                    anchor,
-                    nodes: 1,
-                    path,
-                });
-                Ok(())
-            }
-            Event::SequenceEnd => match self.stack.pop() {
-                Some(Frame::Sequence {
-                    items,
-                    tag,
-                    anchor,
-                    nodes,
-                    ..
-                }) => self.push(tagged(tag.as_ref(), Value::Array(items)), anchor, nodes),
-                _ => Err("unbalanced sequence".to_owned()),
-            },
-            Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Mapping {
-                    entries,
-                    tag,
-                    anchor,
-                    nodes,
-                    ..
-                }) => self.push(tagged(tag.as_ref(), Value::Object(entries)), anchor, nodes),
-                _ => Err("unbalanced mapping".to_owned()),
-            },
-            Event::Alias(id) => {
-                let Some((value, nodes)) = self.anchors.get(&id).cloned() else {
-                    return Err("alias of an unknown anchor".to_owned());
-                };
-                if let Some(Frame::Mapping { key: None, .. }) = self.stack.last() {
-                    return match value {
-                        Value::String(text) => {
-                            self.event(Event::Scalar(text, TScalarStyle::SingleQuoted, 0, None), mark)
-                        }
-                        _ => Err("an alias of a collection as a mapping key is not supported".to_owned()),
-                    };
-                }
-                self.child_path(mark.line());
-                self.push(value, 0, nodes)
-            }
-            Event::Nothing
-            | Event::StreamStart
-            | Event::StreamEnd
-            | Event::DocumentStart
-            | Event::DocumentEnd => Ok(()),
-        }
+    let refuse = |message: String| Err(YamlError::at(position(key), message));
+    match &key.value {
+        _ if key.tag.as_ref().is_some_and(|t| t.handle == "!") => refuse(format!(
+            "a tagged mapping key (!{}) is not supported",
+            key.tag.as_ref().map_or("", |t| t.suffix.as_str())
+        )),
+        yaml::Value::Null { text } | yaml::Value::Scalar { text, .. } => Ok(text.clone()),
+        yaml::Value::Sequence(_) => refuse("a sequence as a mapping key is not supported".to_owned()),
+        yaml::Value::Mapping(_) => refuse("a mapping as a mapping key is not supported".to_owned()),
     }
-
-    fn refuse_key(&self, what: &str) -> Result<(), String> {
-        match self.stack.last() {
-            Some(Frame::Mapping { key: None, .. }) => {
-                Err(format!("{what} as a mapping key is not supported"))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn depth_check(&self) -> Result<(), String> {
-        if self.stack.len() >= MAX_DEPTH {
-            return Err(format!("nested deeper than {MAX_DEPTH} levels"));
-        }
-        Ok(())
-    }
-
-    /// A finished node goes into its parent (or becomes the document).
-    fn push(&mut self, value: Value, anchor: usize, nodes: usize) -> Result<(), String> {
-        self.nodes = self.nodes.saturating_add(nodes);
-        if self.nodes > MAX_NODES {
-            return Err(format!("more than {MAX_NODES} nodes once aliases are expanded"));
-        }
-        if anchor > 0 {
-            self.anchors.insert(anchor, (value.clone(), nodes));
-        }
-        match self.stack.last_mut() {
-            None => self.root = Some(value),
-            Some(Frame::Sequence { items, nodes: n, .. }) => {
-                items.push(value);
-                *n = n.saturating_add(nodes);
-            }
-            Some(Frame::Mapping {
-                entries,
-                key,
-                nodes: n,
-                ..
-            }) => {
-                let Some(key) = key.take() else {
-                    return Err("a mapping key that is not a scalar".to_owned());
-                };
-                entries.insert(key, value);
-                *n = n.saturating_add(nodes);
-            }
-        }
-        Ok(())
-    }
-}
-
-fn t_suffix(tag: &Option<Tag>) -> &str {
-    tag.as_ref().map_or("", |t| t.suffix.as_str())
 }
 
 /// A plain scalar under YAML 1.2's core schema; quoted ones are strings; `!!` tags decide.
-fn scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>) -> Value {
+fn scalar(text: &str, quoted: bool, tag: Option<&Tag>) -> Value {
     if let Some(tag) = tag.filter(|t| t.handle == "tag:yaml.org,2002:") {
         return match tag.suffix.as_str() {
             "str" => Value::String(text.to_owned()),
@@ -271,7 +134,7 @@ fn scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>) -> Value {
             _ => Value::String(text.to_owned()),
         };
     }
-    if style != TScalarStyle::Plain || tag.is_some() {
+    if quoted || tag.is_some() {
         return Value::String(text.to_owned());
     }
     plain(text)

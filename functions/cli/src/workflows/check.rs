@@ -11,8 +11,8 @@ use super::subjects::{
     resolve, runs, subjects, JobFacts, Piece, PossibleSubject, Run, Scope, SubjectSettings,
 };
 use super::verdict::{Judge, Verdict, DEFAULT_AUDIENCE};
-use super::workflow::{from_document, AwsStep, Job, Workflow};
-use super::{yaml, CallRef, CheckError, FileReport, Finding, JobReport, Options, Severity, SubjectReport};
+use super::workflow::{from_document, AwsStep, Job, Workflow, WORKFLOW_YAML};
+use super::{CallRef, CheckError, FileReport, Finding, JobReport, Options, Severity, SubjectReport};
 
 /// A workflow file found under the paths given.
 #[derive(Debug, Clone)]
@@ -123,7 +123,8 @@ pub fn parse_source(source: Source) -> Result<Parsed, CheckError> {
 
 /// The workflows of one file's text, or the line and reason it cannot be read.
 pub fn parse_text(text: &str) -> Result<Vec<Workflow>, (usize, String)> {
-    let documents = yaml::parse(text).map_err(|e| (e.line, format!("column {}: {}", e.column, e.message)))?;
+    let documents = crate::yaml::parse(text, &WORKFLOW_YAML)
+        .map_err(|e| (e.line, format!("column {}: {}", e.column, e.message)))?;
     documents
         .iter()
         .map(|doc| from_document(doc).map_err(|e| (e.line, e.message)))

@@ -13,7 +13,6 @@ mod render;
 mod subjects;
 mod verdict;
 mod workflow;
-mod yaml;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::workflow::ShapeError;
-use super::yaml::{Node, Value};
+use crate::yaml::{Node, Value};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Grant {
@@ -44,7 +44,7 @@ impl Permissions {
                 empty: entries.is_empty(),
             },
             // `permissions:` with nothing after it: GitHub reads it as `{}`.
-            Value::Null => Grant::Scopes {
+            Value::Null { .. } => Grant::Scopes {
                 id_token: None,
                 empty: true,
             },
@@ -145,10 +145,11 @@ pub const SUGGESTED_BLOCK: &str = "permissions:\n  id-token: write\n  contents: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workflows::yaml::parse;
+    use crate::workflows::workflow::WORKFLOW_YAML;
+    use crate::yaml::parse;
 
     fn block(text: &str) -> Permissions {
-        let docs = parse(text).unwrap();
+        let docs = parse(text, &WORKFLOW_YAML).unwrap();
         Permissions::parse(docs[0].get("permissions").unwrap(), 1).unwrap()
     }
 

@@ -5,9 +5,17 @@
 use std::collections::BTreeMap;
 
 use super::permissions::Permissions;
-use super::yaml::{Node, Value};
+use crate::yaml::{self, Node, Value};
 
 pub const CONFIGURE_AWS_CREDENTIALS: &str = "aws-actions/configure-aws-credentials";
+
+/// Workflow files as GitHub reads them: every document, closing brackets left of their key
+/// accepted.
+pub const WORKFLOW_YAML: yaml::Options = yaml::Options {
+    max_nodes: 200_000,
+    first_document_only: false,
+    flow_closers_anywhere: true,
+};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("line {line}: {message}")]
@@ -155,7 +163,7 @@ fn triggers(on: &Node) -> Result<Vec<Trigger>, ShapeError> {
                 Ok(trigger)
             })
             .collect(),
-        Value::Null => Err(shape(on.line, "on: names no event")),
+        Value::Null { .. } => Err(shape(on.line, "on: names no event")),
     }
 }
 

@@ -84,3 +84,51 @@ pub fn response(action: &str, namespace: &str, result: &str) -> (u16, String) {
 
 pub const IAM_NS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 pub const STS_NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+// ---------------------------------------------------------------------------------------
+// Running the binary, and reading its reports.
+
+/// `command` with none of the machine's environment but `PATH`, and the AWS configuration
+/// files and instance metadata out of reach: the binary sees only what the test gives it.
+pub fn without_machine_config(command: &mut std::process::Command) -> &mut std::process::Command {
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", "/nonexistent")
+        .env("AWS_CONFIG_FILE", "/nonexistent/config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+}
+
+/// A `check-workflows` job report's subjects as (trigger, subject, certain).
+#[allow(dead_code)] // the snapshot suite reads no job reports
+pub fn subjects(report: &serde_json::Value) -> Vec<(String, String, bool)> {
+    report["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["trigger"].as_str().unwrap().to_owned(),
+                s["subject"].as_str().unwrap().to_owned(),
+                s["certain"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A `check-workflows` job report's findings as (code, line).
+#[allow(dead_code)] // the snapshot suite reads no job reports
+pub fn codes(report: &serde_json::Value) -> Vec<(String, u64)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_owned(),
+                f["line"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
