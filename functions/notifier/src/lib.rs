@@ -15,6 +15,7 @@
 //! 6. On a Slack failure, release the claim and fail the invocation: Lambda retries, and
 //!    the DLQ keeps what still fails.
 
+pub mod adaptive_card;
 pub mod cloudwatch;
 pub mod config;
 pub mod dynamo;
