@@ -20,6 +20,7 @@ mod names;
 pub mod owner;
 pub mod pattern;
 pub mod policy;
+pub mod plan;
 pub mod ports;
 pub mod record;
 pub mod snapshot;
