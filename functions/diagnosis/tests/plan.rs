@@ -12,8 +12,8 @@ use diagnosis::owner::{Owner, Owners, Trust};
 use diagnosis::plan::incident::{self, AlertBusy, Opener};
 use diagnosis::plan::spike::{self, SPIKE_SCOPE};
 use diagnosis::plan::{
-    alert_kind, alert_window, alert_window_expires, bounded, expected_provider, lease_until, metric, severity_of,
-    spike_state_expires, success_memo_key, EventPlan, Policy, Times, MAX_LOGGED,
+    alert_kind, alert_window, alert_window_expires, bounded, expected_provider, lease_until, metric,
+    severity_of, spike_state_expires, success_memo_key, EventPlan, Policy, Times, MAX_LOGGED,
 };
 use diagnosis::ports::{AlertClaim, Incident, Sighting};
 use diagnosis::spike::{MinuteCount, PendingSpikeAlert, SpikeConfig, SpikeState};
@@ -112,8 +112,14 @@ fn windows_run_on_the_event_time_unless_it_is_missing_or_ahead_of_the_clock() {
 
 #[test]
 fn every_lifetime_is_named_and_follows_the_configuration() {
-    let late = Times { now: 1000, wall: 5000 };
-    let ahead = Times { now: 5000, wall: 1000 };
+    let late = Times {
+        now: 1000,
+        wall: 5000,
+    };
+    let ahead = Times {
+        now: 5000,
+        wall: 1000,
+    };
     assert_eq!(POLICY.sighting_expires(late), 5000 + 2 * 900 + 86_400);
     assert_eq!(POLICY.sighting_expires(ahead), 1000 + 2 * 900 + 86_400);
     assert_eq!(POLICY.incident_expires(late), 5000 + 900 + 86_400);
@@ -162,7 +168,8 @@ fn an_event_is_planned_with_its_key_id_and_bounded_dimensions() {
 
     // IAM's spelling of the role, whatever case the event used.
     let mut event = sample(FAILURE);
-    event["detail"]["requestParameters"]["roleArn"] = json!("arn:aws:iam::111122223333:role/GHA-Deploy-Main-Only");
+    event["detail"]["requestParameters"]["roleArn"] =
+        json!("arn:aws:iam::111122223333:role/GHA-Deploy-Main-Only");
     let (_, _, plan) = planned(&event, Some(&account()));
     assert_eq!(plan.role, "gha-deploy-main-only");
 
@@ -176,7 +183,10 @@ fn an_event_is_planned_with_its_key_id_and_bounded_dimensions() {
 
 #[test]
 fn only_our_successes_on_a_known_role_are_recorded() {
-    let t = Times { now: 1000, wall: 2000 };
+    let t = Times {
+        now: 1000,
+        wall: 2000,
+    };
     let (claims, diagnosis, plan) = planned(&sample(SUCCESS), Some(&account()));
     assert_eq!(diagnosis.cause, Cause::None);
     assert_eq!(plan.kind, None);
@@ -220,15 +230,24 @@ fn the_first_failure_opens_an_incident_named_by_its_key_and_time() {
     let opening = incident::opening(&plan, &POLICY, FAILURE_TIME);
     assert_eq!(opening.id, format!("{}-{FAILURE_TIME}", &plan.key[..16]));
     assert_eq!(opening.opened_by, plan.event_id);
-    assert_eq!((opening.opened_at, opening.until), (FAILURE_TIME, FAILURE_TIME + 900));
+    assert_eq!(
+        (opening.opened_at, opening.until),
+        (FAILURE_TIME, FAILURE_TIME + 900)
+    );
     assert_eq!((opening.attempts, opening.alerted), (1, false));
 }
 
 #[test]
 fn the_opener_or_its_redelivery_holds_the_alert() {
     let open = incident("i", "e1", false);
-    assert_eq!(incident::opener(&Sighting::Opened(open.clone()), "e1"), Opener::Yes);
-    assert_eq!(incident::opener(&Sighting::Attempt(open.clone()), "e2"), Opener::No);
+    assert_eq!(
+        incident::opener(&Sighting::Opened(open.clone()), "e1"),
+        Opener::Yes
+    );
+    assert_eq!(
+        incident::opener(&Sighting::Attempt(open.clone()), "e2"),
+        Opener::No
+    );
     assert_eq!(
         incident::opener(&Sighting::Duplicate(open.clone()), "e1"),
         Opener::IfClaimed
@@ -258,7 +277,10 @@ fn a_failure_is_counted_for_spikes_once_per_incident() {
     assert_eq!(count.expires_at, POLICY.counter_expires(t));
 
     let (_, success, succeeded) = planned(&sample(SUCCESS), Some(&account()));
-    assert_eq!(incident::failure_count(&succeeded, &success, &open, &POLICY, t), None);
+    assert_eq!(
+        incident::failure_count(&succeeded, &success, &open, &POLICY, t),
+        None
+    );
 }
 
 #[test]
@@ -285,9 +307,21 @@ fn the_rate_limit_holds_back_past_the_limit_but_never_a_foreign_success() {
 
     // The previous window is read alongside only by an instance new to this window.
     assert!(incident::read_previous_alongside(AlertKind::Incident, 7200, None));
-    assert!(incident::read_previous_alongside(AlertKind::Incident, 7200, Some(3600)));
-    assert!(!incident::read_previous_alongside(AlertKind::Incident, 7200, Some(7200)));
-    assert!(!incident::read_previous_alongside(AlertKind::ForeignSuccess, 7200, None));
+    assert!(incident::read_previous_alongside(
+        AlertKind::Incident,
+        7200,
+        Some(3600)
+    ));
+    assert!(!incident::read_previous_alongside(
+        AlertKind::Incident,
+        7200,
+        Some(7200)
+    ));
+    assert!(!incident::read_previous_alongside(
+        AlertKind::ForeignSuccess,
+        7200,
+        None
+    ));
 
     assert!(incident::needs_previous_count(&POLICY, 1));
     assert!(!incident::needs_previous_count(&POLICY, 2));
@@ -324,8 +358,17 @@ fn notes_say_when_the_limit_is_reached_and_what_the_last_hour_held_back() {
 fn the_incident_alert_threads_on_the_incident() {
     let (_, diagnosis, plan) = failure();
     let open = incident("inc-1", &plan.event_id, false);
-    let alert = incident::alert(AlertKind::Incident, &plan, &open, &diagnosis, vec!["n".to_owned()]);
-    assert_eq!((alert.kind, alert.severity), (AlertKind::Incident, Severity::High));
+    let alert = incident::alert(
+        AlertKind::Incident,
+        &plan,
+        &open,
+        &diagnosis,
+        vec!["n".to_owned()],
+    );
+    assert_eq!(
+        (alert.kind, alert.severity),
+        (AlertKind::Incident, Severity::High)
+    );
     assert_eq!(alert.thread_id, "inc-1");
     assert_eq!(alert.account_id, "111122223333");
     assert_eq!(alert.cause, Some(diagnosis.cause));
@@ -369,7 +412,10 @@ fn an_event_counts_its_outcome_probes_and_enrichment_errors_under_three_dimensio
         ]
     );
     assert_eq!(record.properties["incident_id"], json!("-"));
-    assert_eq!(record.properties["subject"], json!(bounded(&"s".repeat(MAX_LOGGED + 10))));
+    assert_eq!(
+        record.properties["subject"],
+        json!(bounded(&"s".repeat(MAX_LOGGED + 10)))
+    );
 
     let (_, success, succeeded) = planned(&sample(SUCCESS), Some(&account()));
     let record = metric::event_record(&succeeded, &success, false, None, 1000);
@@ -501,7 +547,10 @@ fn quiet_counters_save_nothing_and_a_spike_that_ends_recovers_on_its_thread() {
     assert!(pending.recovery);
     assert_eq!(pending.thread_since, 100);
     let alert = spike::alert(&pending, "-");
-    assert_eq!((alert.kind, alert.severity), (AlertKind::Recovery, Severity::Info));
+    assert_eq!(
+        (alert.kind, alert.severity),
+        (AlertKind::Recovery, Severity::Info)
+    );
     assert_eq!(alert.thread_id, "spike-all-100");
 }
 

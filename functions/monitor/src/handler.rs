@@ -65,13 +65,7 @@ pub(crate) struct IncidentWork {
     pub settle: bool,
 }
 
-impl<A, M, L, S> Deps<A, M, L, S>
-where
-    A: AccountState,
-    M: MetricSink,
-    L: AlertSink,
-    S: StateStore,
-{
+impl<A: AccountState, M: MetricSink, L: AlertSink, S: StateStore> Deps<A, M, L, S> {
     async fn process(&self, claims: &Claims) -> Result<EventOutcome, HandlerError> {
         let policy = self.policy();
         let t = Times::of(claims, (self.clock)());
@@ -135,7 +129,11 @@ where
 
         // Settling the incident's alert and the spike check touch different items: one
         // round trip for both.
-        let check = check_needed(work.counters_changed, work.redelivered_opener, self.memo.spike_active());
+        let check = check_needed(
+            work.counters_changed,
+            work.redelivered_opener,
+            self.memo.spike_active(),
+        );
         let (settled, spiked) = tokio::join!(
             async {
                 match work.settle {

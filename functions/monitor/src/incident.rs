@@ -3,7 +3,7 @@
 use diagnosis::alert::AlertKind;
 use diagnosis::plan::incident::{self as decide, Opener};
 use diagnosis::plan::{lease_until, metric, EventPlan, Policy, Times};
-use diagnosis::ports::{AccountState, AlertSink, Incident, MetricSink, Sighting, StateStore};
+use diagnosis::ports::{AlertSink, Incident, MetricSink, Sighting, StateStore};
 use diagnosis::Diagnosis;
 
 use crate::handler::IncidentWork;
@@ -16,13 +16,7 @@ enum Delivered {
     Refused,
 }
 
-impl<A, M, L, S> Deps<A, M, L, S>
-where
-    A: AccountState,
-    M: MetricSink,
-    L: AlertSink,
-    S: StateStore,
-{
+impl<A, M: MetricSink, L: AlertSink, S: StateStore> Deps<A, M, L, S> {
     /// Records the delivery against its incident (one conditional write), counts it, and
     /// has the opener send the alert.
     pub(crate) async fn sight_incident(

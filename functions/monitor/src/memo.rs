@@ -90,7 +90,11 @@ impl Memo {
 
     /// Adds the snapshot's owners to the account's, and returns them; `None` when no trust
     /// policy of the account was ever seen.
-    pub(crate) fn owners_for(&self, account: &str, snapshot: Option<&AccountSnapshot>) -> Option<BTreeSet<Owner>> {
+    pub(crate) fn owners_for(
+        &self,
+        account: &str,
+        snapshot: Option<&AccountSnapshot>,
+    ) -> Option<BTreeSet<Owner>> {
         let mut owners = lock(&self.owners);
         if let Some(snapshot) = snapshot {
             let named: BTreeSet<Owner> = snapshot

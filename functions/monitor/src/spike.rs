@@ -3,18 +3,12 @@
 
 use diagnosis::plan::spike::{self as decide, SPIKE_SCOPE};
 use diagnosis::plan::{spike_state_expires, Times};
-use diagnosis::ports::{AccountState, AlertSink, MetricSink, StateStore};
+use diagnosis::ports::{AlertSink, StateStore};
 use diagnosis::spike::{SpikeConfig, SpikeState};
 
 use crate::{Deps, HandlerError};
 
-impl<A, M, L, S> Deps<A, M, L, S>
-where
-    A: AccountState,
-    M: MetricSink,
-    L: AlertSink,
-    S: StateStore,
-{
+impl<A, M, L: AlertSink, S: StateStore> Deps<A, M, L, S> {
     /// The kind of the spike or recovery alert this event sent, if any.
     pub(crate) async fn check_spike(
         &self,

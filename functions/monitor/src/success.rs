@@ -2,18 +2,12 @@
 //! works (`oidc-watch impact --observed`), alongside the sighting that finds redeliveries.
 
 use diagnosis::plan::{metric, success_memo_key, EventPlan, Policy, Times};
-use diagnosis::ports::{AccountState, AlertSink, MetricSink, StateStore, Success};
+use diagnosis::ports::{MetricSink, StateStore, Success};
 use diagnosis::Diagnosis;
 
 use crate::{Deps, EventOutcome, HandlerError};
 
-impl<A, M, L, S> Deps<A, M, L, S>
-where
-    A: AccountState,
-    M: MetricSink,
-    L: AlertSink,
-    S: StateStore,
-{
+impl<A, M: MetricSink, L, S: StateStore> Deps<A, M, L, S> {
     /// The record is idempotent, so a redelivery may write it again.
     pub(crate) async fn record_success(
         &self,
@@ -49,7 +43,8 @@ where
         let first = first.map_err(HandlerError::State)?;
         result.duplicate = !first;
         if first {
-            let record = metric::event_record(event, diagnosis, result.enrichment_error.is_some(), None, t.now);
+            let record =
+                metric::event_record(event, diagnosis, result.enrichment_error.is_some(), None, t.now);
             self.publish_metrics(&record).await;
         }
         Ok(())

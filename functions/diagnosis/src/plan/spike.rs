@@ -4,7 +4,9 @@
 
 use super::{lease_until, severity_of, Times};
 use crate::alert::{Alert, AlertKind, SpikeSummary};
-use crate::spike::{assess, decide, top_labels, MinuteCount, PendingSpikeAlert, SpikeAction, SpikeConfig, SpikeState};
+use crate::spike::{
+    assess, decide, top_labels, MinuteCount, PendingSpikeAlert, SpikeAction, SpikeConfig, SpikeState,
+};
 
 pub const SPIKE_SCOPE: &str = "all";
 /// Roles and causes a spike alert names.
@@ -31,7 +33,12 @@ pub struct SpikeStep {
 /// [`SpikeConfig::minutes_needed`]: take over a pending alert whose lease passed (or wait
 /// for it), else judge the counts and save the decision, with an alert when it starts or
 /// ends a spike.
-pub fn step(stored: Option<&SpikeState>, counts: &[MinuteCount], t: Times, config: &SpikeConfig) -> SpikeStep {
+pub fn step(
+    stored: Option<&SpikeState>,
+    counts: &[MinuteCount],
+    t: Times,
+    config: &SpikeConfig,
+) -> SpikeStep {
     if let Some(stored) = stored {
         if let Some(pending) = &stored.pending {
             let save = (pending.lease_until <= t.wall).then(|| SpikeState {
@@ -42,7 +49,10 @@ pub fn step(stored: Option<&SpikeState>, counts: &[MinuteCount], t: Times, confi
                 }),
                 ..stored.clone()
             });
-            return SpikeStep { may_be_on: true, save };
+            return SpikeStep {
+                may_be_on: true,
+                save,
+            };
         }
     }
     let assessment = assess(counts, t.now, config);
@@ -109,7 +119,10 @@ pub fn alert(pending: &PendingSpikeAlert, account: &str) -> Alert {
 pub fn released(state: &SpikeState) -> SpikeState {
     SpikeState {
         version: state.version + 1,
-        pending: state.pending.clone().map(|p| PendingSpikeAlert { lease_until: 0, ..p }),
+        pending: state
+            .pending
+            .clone()
+            .map(|p| PendingSpikeAlert { lease_until: 0, ..p }),
         ..state.clone()
     }
 }
