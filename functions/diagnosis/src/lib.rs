@@ -19,6 +19,7 @@ pub mod mismatch;
 pub mod names;
 pub mod owner;
 pub mod pattern;
+pub mod plan;
 pub mod policy;
 pub mod ports;
 pub mod record;
