@@ -72,13 +72,7 @@ pub fn failure_count<'a>(
 /// The rate-limit token a probe alert needs, one per owner (any case) per
 /// `probe_alert_interval_seconds`; `None` for every other kind.
 pub fn probe_token_key(kind: AlertKind, diagnosis: &Diagnosis) -> Option<String> {
-    (kind == AlertKind::Probe).then(|| {
-        let owner = diagnosis
-            .owner
-            .as_ref()
-            .map_or_else(|| "no-owner".to_owned(), |o| o.to_string().to_ascii_lowercase());
-        format!("probe#{owner}")
-    })
+    (kind == AlertKind::Probe).then(|| format!("probe#{}", crate::alert::probe_owner(diagnosis)))
 }
 
 /// Whether the alert counts towards (and may be held back by) the hourly alert rate.
