@@ -15,9 +15,7 @@
 //! 6. On a Slack failure, release the claim and fail the invocation: Lambda retries, and
 //!    the DLQ keeps what still fails.
 
-pub mod cloudwatch;
 pub mod config;
-pub mod dynamo;
 pub mod escape;
 pub mod links;
 pub mod notice;
