@@ -16,6 +16,8 @@ use diagnosis::spike::{MinuteCount, SpikeState};
 
 /// The DynamoDB operations this store calls (the monitor's IAM policy grants them).
 pub const SDK_OPERATIONS: &[&str] = &["GetItem", "PutItem", "Query", "UpdateItem"];
+/// The partition-key prefixes this store writes; the monitor's role may touch no other.
+pub const KEY_PREFIXES: &[&str] = &["counter#", "event#", "incident#", "spike#", "success#", "token#"];
 
 pub struct DynamoStateStore {
     client: aws_sdk_dynamodb::Client,

@@ -32,6 +32,8 @@ pub enum Kind {
     /// A whole number in `min..=max`.
     Number {
         min: i64,
+        /// [`UNBOUNDED`]: no limit, serialised as null.
+        #[serde(serialize_with = "max_or_null")]
         max: i64,
     },
     /// A finite number at least `min`.
@@ -103,6 +105,13 @@ impl Variable {
 
 /// No upper limit.
 pub const UNBOUNDED: i64 = i64::MAX;
+
+fn max_or_null<S: serde::Serializer>(max: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+    match *max {
+        UNBOUNDED => serializer.serialize_none(),
+        max => serializer.serialize_i64(max),
+    }
+}
 
 // ------------------------------------------------------------------ read by both functions
 

@@ -12,6 +12,8 @@
 //!    what a failed or dead delivery left undone, and the alert goes out once.
 //! 5. Spikes are judged only when the counters changed or a spike may be on.
 
+pub mod contract;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
