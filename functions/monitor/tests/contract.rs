@@ -15,9 +15,12 @@ use tracing_subscriber::layer::{Context as LayerContext, Layer, SubscriberExt};
 mod common;
 use common::*;
 
-/// The field names of each event, and its message.
+/// An event's message and the names of its other fields.
+type Line = (String, BTreeSet<String>);
+
+/// Every event's line.
 #[derive(Clone, Default)]
-struct Recorded(Arc<Mutex<Vec<(String, BTreeSet<String>)>>>);
+struct Recorded(Arc<Mutex<Vec<Line>>>);
 
 #[derive(Default)]
 struct Fields {
