@@ -1,7 +1,8 @@
 """Shared helpers for the infrastructure tests: paths, the two templates parsed (short
 tags such as !Ref become {"Ref": ...}), the SAM template transformed to plain
-CloudFormation, the facts the Rust code states about itself (metric names, dimension
-sets, log fields, environment variables, SDK calls), and a moto server on loopback."""
+CloudFormation, the facts the Rust code declares about itself (oidc-watch-contract: metric
+names, dimension sets, log fields, environment variables, SDK operations, key prefixes),
+and a moto server on loopback."""
 
 from __future__ import annotations
 
@@ -171,58 +172,43 @@ def read(path: Path) -> str:
     return path.read_text()
 
 
-def rust_str_consts(path: Path) -> dict[str, str]:
-    """`pub const NAME: &str = "VALUE";` in a Rust file."""
-    return dict(re.findall(r'pub const (\w+): &str = "([^"]*)";', read(path)))
+def load_contract() -> dict:
+    """What the functions promise the infrastructure, as `oidc-watch-contract` prints it
+    (tests/bin/contract.rs): infra/tests/run.sh --contract PATH sets OIDC_WATCH_CONTRACT."""
+    import subprocess
 
-
-def fn_body(source: str, signature: str) -> str:
-    """The body of the first fn whose text contains `signature`, by brace matching."""
-    start = source.index(signature)
-    open_at = source.index("{", start)
-    depth = 0
-    for i in range(open_at, len(source)):
-        if source[i] == "{":
-            depth += 1
-        elif source[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return source[open_at + 1 : i]
-    raise ValueError(f"unbalanced braces after {signature!r}")
+    binary = os.environ.get("OIDC_WATCH_CONTRACT")
+    if not binary:
+        pytest.skip("no contract binary: infra/tests/run.sh --contract target/debug/oidc-watch-contract")
+    path = Path(binary) if Path(binary).is_absolute() else ROOT / binary
+    out = subprocess.run([str(path)], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
 
 
 class CodeFacts:
-    """Metric names, dimension names, dimension sets and log fields, read from the Rust
-    sources that emit them (functions/diagnosis/src/metrics.rs, functions/monitor/src/lib.rs)."""
+    """Metric names, dimension sets, log fields, environment variables, SDK operations
+    and state-table key prefixes, as the code declares them (oidc-watch-contract)."""
 
-    def __init__(self) -> None:
-        metrics = read(ROOT / "functions/diagnosis/src/metrics.rs")
-        self.namespace_default = re.search(r'pub const DEFAULT_NAMESPACE: &str = "([^"]+)";', metrics).group(1)
-        metric_as_str = fn_body(metrics[metrics.index("impl MetricName") :], "pub fn as_str")
-        self.metric_names = dict(re.findall(r'MetricName::(\w+)\s*=>\s*"(\w+)"', metric_as_str))
-        dim_as_str = fn_body(metrics[metrics.index("impl Dimension") :], "pub fn as_str")
-        self.dimension_names = dict(re.findall(r'Dimension::(\w+)\s*=>\s*"(\w+)"', dim_as_str))
-        sets_body = fn_body(metrics, "pub fn dimension_sets")
-        self.dimension_sets: dict[str, list[frozenset[str]]] = {}
-        arm = re.compile(r"((?:MetricName::\w+\s*\|?\s*)+)=>\s*\{?\s*&\[((?:\s*&\[[^\]]*\]\s*,?)*)\s*\]")
-        for variants, sets in arm.findall(sets_body):
-            parsed = [
-                frozenset(self.dimension_names[d.strip()] for d in inner.split(",") if d.strip())
-                for inner in re.findall(r"&\[([^\]]*)\]", sets)
-            ]
-            for variant in re.findall(r"MetricName::(\w+)", variants):
-                self.dimension_sets[self.metric_names[variant]] = parsed
-        lib = read(ROOT / "functions/monitor/src/lib.rs")
-        calls = re.findall(r"tracing::info!\((.*?)\);", lib, re.S)
-        diagnosis = [c for c in calls if re.search(r'"diagnosis"\s*,?\s*$', c.strip())]
-        assert len(diagnosis) == 1, "expected exactly one tracing::info!(.., \"diagnosis\") in monitor/src/lib.rs"
-        self.diagnosis_message = "diagnosis"
-        self.log_fields = set(re.findall(r"^\s*(\w+)\s*=", diagnosis[0], re.M))
+    def __init__(self, contract: dict) -> None:
+        self.contract = contract
+        self.namespace_default = contract["namespace_default"]
+        self.metric_names = {m["name"]: m["name"] for m in contract["metrics"]}
+        self.dimension_sets: dict[str, list[frozenset[str]]] = {
+            m["name"]: [frozenset(s) for s in m["dimension_sets"]] for m in contract["metrics"]}
+        log = contract["functions"]["monitor"]["log"]
+        self.diagnosis_message = log["message"]
+        self.log_fields = set(log["fields"])
+
+    def function(self, name: str) -> dict:
+        return self.contract["functions"][name]
+
+    def environment(self, name: str) -> dict[str, dict]:
+        return {v["name"]: v for v in self.function(name)["environment"]}
 
 
 @pytest.fixture(scope="session")
 def code() -> CodeFacts:
-    return CodeFacts()
+    return CodeFacts(load_contract())
 
 
 # ------------------------------------------------------------------ moto on loopback

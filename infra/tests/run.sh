@@ -7,7 +7,9 @@
 #   forwarder stack created by moto's CloudFormation; and, with INFRA_SAM_BUILD=1 or
 #   --build, a timed `sam build` (a release build of the workspace).
 #
-# Usage: infra/tests/run.sh [--build] [pytest args...]
+# Usage: infra/tests/run.sh [--build] [--contract PATH] [pytest args...]
+#   --contract: the oidc-watch-contract binary (cargo test --workspace builds it), whose
+#   JSON the names, environment and permission checks read (OIDC_WATCH_CONTRACT also works).
 # Installs its pinned venvs under target/test-venv (tests/setup-venv.sh --infra). Never
 # talks to AWS: fake credentials, no config files; moto is the only endpoint.
 set -euo pipefail
@@ -15,6 +17,10 @@ cd "$(dirname "$0")/../.."
 if [[ "${1:-}" == "--build" ]]; then
   export INFRA_SAM_BUILD=1
   shift
+fi
+if [[ "${1:-}" == "--contract" ]]; then
+  export OIDC_WATCH_CONTRACT="$2"
+  shift 2
 fi
 
 export INFRA_VENV="${TEST_VENV:-$PWD/target/test-venv}"

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from conftest import (FORWARDER, ROOT, TEMPLATE, actions_of, policy_statements, resources_of, rust_str_consts,
+from conftest import (FORWARDER, ROOT, TEMPLATE, actions_of, policy_statements, resources_of,
                       substitute, with_parameters)
 
 PARAMETER = "/oidc-watch/slack"
@@ -32,12 +32,11 @@ def env_of(deployed, function):
 # ------------------------------------------------------------------ 1. SSM SecureString
 
 
-def test_the_notifier_code_has_an_ssm_securestring_option():
-    consts = rust_str_consts(ROOT / "functions/notifier/src/config.rs")
-    assert consts["SLACK_PARAMETER_NAME"] == "SLACK_PARAMETER_NAME"
-    secrets = (ROOT / "functions/notifier/src/secrets.rs").read_text()
-    call = secrets[secrets.index(".get_parameter()"):]
-    assert ".with_decryption(true)" in call[:200], "GetParameter WithDecryption: SSM calls kms:Decrypt"
+def test_the_notifier_code_has_an_ssm_securestring_option(code):
+    notifier = code.function("notifier")
+    assert "SLACK_PARAMETER_NAME" in code.environment("notifier")
+    assert notifier["sdk_operations"]["ssm"] == ["GetParameter"]
+    assert notifier["get_parameter_with_decryption"], "GetParameter WithDecryption: SSM calls kms:Decrypt"
 
 
 def test_with_a_parameter_name_the_notifier_reads_that_parameter_only(template):
@@ -133,35 +132,12 @@ MONITOR_PREFIXES = {"event#", "incident#", "counter#", "spike#", "token#", "succ
 NOTIFIER_PREFIXES = {"delivery#", "thread#", "notify-token#"}
 ITEM_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
                 "dynamodb:Query", "dynamodb:ConditionCheckItem"}
-DYNAMODB_CALL = re.compile(r"\.(get_item|put_item|update_item|delete_item|query|scan|batch_\w+|transact_\w+"
-                           r"|execute_statement|batch_execute_statement|execute_transaction)\(\)")
-# A partition key is built as format!("prefix#{...}") or written whole ("counter#all").
-PK_PREFIX = re.compile(r'"([a-z][a-z-]*#)[a-z{]')
-
-
-def store_prefixes(crates, store):
-    """The partition-key prefixes the store builds; and no other file of the crates calls
-    DynamoDB (every key goes through the store)."""
-    for crate in crates:
-        for path in (ROOT / crate).rglob("*.rs"):
-            if path != ROOT / store and "aws_sdk_dynamodb" in path.read_text():
-                assert not DYNAMODB_CALL.search(path.read_text()), f"{path} calls DynamoDB outside {store}"
-    return set(PK_PREFIX.findall((ROOT / store).read_text()))
-
-
-def test_the_code_uses_disjoint_prefixes():
-    monitor = store_prefixes(["functions/monitor/src", "functions/aws/src"], "functions/aws/src/dynamodb.rs")
-    assert monitor == MONITOR_PREFIXES
-    notifier = store_prefixes(["functions/notifier/src"], "functions/notifier/src/dynamo.rs")
-    assert notifier == NOTIFIER_PREFIXES
-    dynamo = (ROOT / "functions/notifier/src/dynamo.rs").read_text()
-    keys = re.findall(r"self\.key\(\s*(\w+)\(", dynamo)
-    assert keys and set(keys) <= {"delivery_key", "thread_key", "token_key"}, keys
-    # Whatever the notifier files under these keys (spike-scope#..., notify-probe#...,
-    # alarm:...) comes after the prefix.
-    for fn in ("delivery_key", "thread_key", "token_key"):
-        body = dynamo[dynamo.index(f"pub fn {fn}("):]
-        assert re.match(r'[^{]*\{\s*format!\("[a-z-]+#\{\}", key_part\(\w+\)\)\s*\}', body), fn
+def test_the_code_uses_disjoint_prefixes(code):
+    """The prefixes each function's store declares (every key it builds starts with one:
+    functions/aws/src/dynamodb.rs and notifier_store.rs); every DynamoDB call goes
+    through the store, whose operations are the function's declared SDK operations."""
+    assert set(code.function("monitor")["key_prefixes"]) == MONITOR_PREFIXES
+    assert set(code.function("notifier")["key_prefixes"]) == NOTIFIER_PREFIXES
 
 
 def disjoint(a: set[str], b: set[str]) -> bool:
@@ -223,8 +199,8 @@ def test_the_monitor_can_write_transactions(template):
 def test_spike_items_can_expire_by_ttl(template):
     ttl = template["Resources"]["StateTable"]["Properties"]["TimeToLiveSpecification"]
     assert ttl == {"AttributeName": "expires_at", "Enabled": True}
-    # The attribute both stores write (spike# items will carry it too).
-    for store in ("functions/aws/src/dynamodb.rs", "functions/notifier/src/dynamo.rs"):
+    # The attribute both stores write.
+    for store in ("functions/aws/src/dynamodb.rs", "functions/aws/src/notifier_store.rs"):
         text = (ROOT / store).read_text()
         assert re.search(r'"expires_at"|SET expires_at', text), store
 

@@ -1,7 +1,7 @@
 """Every metric, dimension and log field that the dashboard, the alarms and the Contributor
 Insights rules name is one the code emits; every environment variable is one the code
-reads; every permission is one the code uses. The code's side is read from the code
-itself (conftest.CodeFacts and the parsers below), never from a second list kept here."""
+reads; every permission is one the code uses. The code's side is what the code declares
+(oidc-watch-contract, conftest.CodeFacts), never a second list kept here."""
 
 import json
 import re
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, actions_of, policy_statements, resources_of, rust_str_consts
+from conftest import ROOT, actions_of, policy_statements, resources_of
 from test_dashboard import dashboard, fill, sub_text
 
 NS = "OidcWatch"  # the MetricsNamespace parameter's default, checked against the code below
@@ -120,43 +120,64 @@ def test_logs_insights_query_names_only_logged_fields(template, code):
     assert not re.search(rf"\b{prefix}\.\w", bare), "quote nested field names with backticks"
 
 
-def test_monitor_environment_is_config_rs(template):
-    names = rust_str_consts(ROOT / "functions/aws/src/config.rs")
-    assert all(k == v for k, v in names.items())
+def test_monitor_environment_is_what_it_reads(template, code):
+    names = set(code.environment("monitor"))
     env = template["Resources"]["MonitorFunction"]["Properties"]["Environment"]["Variables"]
-    assert set(env) == set(names.values()), (set(env) ^ set(names.values()))
+    assert set(env) == names, set(env) ^ names
 
 
-def test_notifier_environment_is_its_config_rs(template):
-    config = ROOT / "functions/notifier/src/config.rs"
-    if not config.exists():
-        pytest.skip("functions/notifier not there yet")
-    names = set(rust_str_consts(config).values())
+def test_notifier_environment_is_what_it_reads(template, code):
+    names = set(code.environment("notifier"))
     env = template["Resources"]["NotifierFunction"]["Properties"]["Environment"]["Variables"]
     assert set(env) <= names, set(env) - names
     assert {"SLACK_SECRET_ID", "STATE_TABLE_NAME"} <= set(env)
+    assert not set(env) & set(code.function("notifier")["forbidden_environment"])
+
+
+@pytest.mark.parametrize("function, resource", [("monitor", "MonitorFunction"), ("notifier", "NotifierFunction")])
+def test_parameters_have_the_codes_defaults_and_limits(template, code, function, resource):
+    """A variable set from a parameter: the parameter's Default, MinValue and MaxValue
+    (AllowedValues for a choice) are the function's, so a deploy the template accepts
+    passes the function's init, and the other way round."""
+    env = template["Resources"][resource]["Properties"]["Environment"]["Variables"]
+    variables = code.environment(function)
+    checked = 0
+    for name, value in env.items():
+        if not (isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in template["Parameters"]):
+            continue
+        parameter, variable = template["Parameters"][value["Ref"]], variables[name]
+        if variable["default"] is not None and parameter.get("Default", "") != "":
+            assert str(parameter["Default"]) == variable["default"], (name, parameter["Default"], variable)
+        if variable["kind"] == "number":
+            assert parameter["Type"] == "Number", name
+            assert parameter.get("MinValue") == variable["min"], (name, parameter.get("MinValue"), variable)
+            assert parameter.get("MaxValue") == variable["max"], (name, parameter.get("MaxValue"), variable)
+            checked += 1
+        if variable["kind"] == "choice":
+            assert set(parameter["AllowedValues"]) == set(variable["values"]), name
+    assert checked >= (6 if function == "monitor" else 1), checked
 
 
 # ------------------------------------------------------------------ permissions vs SDK calls
 
-# SDK method (snake_case, as the Rust SDK names it) -> IAM action, per service. Only the
-# services the template grants; an SDK call not listed here is not something we grant. A
-# tuple: the call is authorized per item by any of these actions (DynamoDB transactions;
-# there is no dynamodb:TransactWriteItems action), none of them required on its own.
+# SDK operation (as the SDK names it) -> IAM action, per service. Only the services the
+# template grants; an SDK operation not listed here is not something we grant. A tuple:
+# the call is authorized per item by any of these actions (DynamoDB transactions; there
+# is no dynamodb:TransactWriteItems action), none of them required on its own. None: the
+# operation needs no permission (sts:GetCallerIdentity).
 SDK_ACTIONS = {
-    "iam": {"get_role": "iam:GetRole", "list_open_id_connect_providers": "iam:ListOpenIDConnectProviders",
-            "get_open_id_connect_provider": "iam:GetOpenIDConnectProvider"},
-    "sts": {"assume_role": "sts:AssumeRole"},
-    "sns": {"publish": "sns:Publish"},
-    "dynamodb": {**{op: "dynamodb:" + "".join(p.title() for p in op.split("_")) for op in
-                    ("get_item", "put_item", "update_item", "delete_item", "query", "scan",
-                     "batch_get_item", "batch_write_item")},
-                 "transact_write_items": ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-                                          "dynamodb:ConditionCheckItem"),
-                 "transact_get_items": ("dynamodb:GetItem",)},
-    "cloudwatch": {"put_metric_data": "cloudwatch:PutMetricData", "get_metric_data": "cloudwatch:GetMetricData"},
-    "secretsmanager": {"get_secret_value": "secretsmanager:GetSecretValue"},
-    "ssm": {"get_parameter": "ssm:GetParameter"},
+    "iam": {op: "iam:" + op for op in ("GetRole", "ListOpenIDConnectProviders", "GetOpenIDConnectProvider")},
+    "sts": {"AssumeRole": "sts:AssumeRole", "GetCallerIdentity": None},
+    "sns": {"Publish": "sns:Publish"},
+    "dynamodb": {**{op: "dynamodb:" + op for op in
+                    ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem",
+                     "BatchWriteItem")},
+                 "TransactWriteItems": ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                                        "dynamodb:ConditionCheckItem"),
+                 "TransactGetItems": ("dynamodb:GetItem",)},
+    "cloudwatch": {"PutMetricData": "cloudwatch:PutMetricData", "GetMetricData": "cloudwatch:GetMetricData"},
+    "secretsmanager": {"GetSecretValue": "secretsmanager:GetSecretValue"},
+    "ssm": {"GetParameter": "ssm:GetParameter"},
 }
 # Calls the code makes that this template deliberately does not grant.
 NOT_GRANTED: dict[str, str] = {}
@@ -167,17 +188,17 @@ NOT_SDK = {"kms:Decrypt", "kms:GenerateDataKey"}  # the encrypted topic, table a
 AHEAD_OF_CODE = {"MonitorFunction": {"dynamodb:ConditionCheckItem"}}
 
 
-def sdk_calls(crate_dirs):
-    """(actions the calls need, actions they may use)."""
-    text = "\n".join(p.read_text() for d in crate_dirs for p in (ROOT / d).rglob("*.rs"))
+def sdk_calls(operations: dict[str, list[str]]):
+    """(actions the declared SDK operations need, actions they may use)."""
     required, possible = set(), set()
-    for ops in SDK_ACTIONS.values():
-        for op, action in ops.items():
-            if re.search(rf"\.{op}\(\)", text):
-                if isinstance(action, tuple):
-                    possible |= set(action)
-                else:
-                    required.add(action)
+    for service, ops in operations.items():
+        for op in ops:
+            assert op in SDK_ACTIONS.get(service, {}), f"{service}:{op} is called but not mapped to an IAM action"
+            action = SDK_ACTIONS[service][op]
+            if isinstance(action, tuple):
+                possible |= set(action)
+            elif action is not None:
+                required.add(action)
     return required, required | possible
 
 
@@ -189,16 +210,11 @@ def granted(template, function):
     return actions
 
 
-@pytest.mark.parametrize("function, crates", [
-    ("MonitorFunction", ["functions/monitor/src", "functions/aws/src"]),
-    ("NotifierFunction", ["functions/notifier/src"]),
-])
-def test_permissions_are_the_sdk_calls(template, function, crates):
-    if not all((ROOT / c).exists() for c in crates):
-        pytest.skip(f"{crates} not there yet")
-    required, possible = sdk_calls(crates)
-    grants = granted(template, function) - NOT_SDK
-    extra = grants - possible - AHEAD_OF_CODE.get(function, set())
-    assert not extra, f"{function} is granted actions its code never calls: {extra}"
+@pytest.mark.parametrize("function, resource", [("monitor", "MonitorFunction"), ("notifier", "NotifierFunction")])
+def test_permissions_are_the_sdk_calls(template, code, function, resource):
+    required, possible = sdk_calls(code.function(function)["sdk_operations"])
+    grants = granted(template, resource) - NOT_SDK
+    extra = grants - possible - AHEAD_OF_CODE.get(resource, set())
+    assert not extra, f"{resource} is granted actions its code never calls: {extra}"
     missing = required - grants - set(NOT_GRANTED)
-    assert not missing, f"{function} calls APIs it is not granted: {missing}"
+    assert not missing, f"{resource} calls APIs it is not granted: {missing}"

@@ -4,28 +4,54 @@
 
 use std::collections::HashMap;
 
-use diagnosis::metrics::{validate_namespace, DEFAULT_NAMESPACE};
+use diagnosis::metrics::validate_namespace;
 use diagnosis::owner::Owners;
 use diagnosis::spike::SpikeConfig;
 
-pub const ALERT_TOPIC_ARN: &str = "ALERT_TOPIC_ARN";
-pub const STATE_TABLE_NAME: &str = "STATE_TABLE_NAME";
-pub const METRICS_SINK: &str = "METRICS_SINK";
-pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
-pub const ALLOWED_OWNERS: &str = "ALLOWED_OWNERS";
-pub const INCIDENT_WINDOW_SECONDS: &str = "INCIDENT_WINDOW_SECONDS";
-pub const SPIKE_WINDOW_SECONDS: &str = "SPIKE_WINDOW_SECONDS";
-pub const SPIKE_MIN_FAILURES: &str = "SPIKE_MIN_FAILURES";
-pub const SPIKE_FACTOR: &str = "SPIKE_FACTOR";
-pub const SPIKE_COOLDOWN_SECONDS: &str = "SPIKE_COOLDOWN_SECONDS";
-pub const IAM_CACHE_TTL_SECONDS: &str = "IAM_CACHE_TTL_SECONDS";
-pub const READ_ROLE_NAME: &str = "READ_ROLE_NAME";
-pub const PROBE_ALERT_INTERVAL_SECONDS: &str = "PROBE_ALERT_INTERVAL_SECONDS";
-pub const ALERTS_PER_HOUR: &str = "ALERTS_PER_HOUR";
-pub const OBSERVED_SUBJECT_DAYS: &str = "OBSERVED_SUBJECT_DAYS";
+pub use crate::env::{ConfigError, METRICS_NAMESPACE, PROBE_ALERT_INTERVAL_SECONDS, STATE_TABLE_NAME};
+use crate::env::{Env, Kind, Variable, UNBOUNDED};
 
-/// Longer is taken as this (ten years): the TTL stays a sane epoch.
-const MAX_OBSERVED_SUBJECT_DAYS: i64 = 3650;
+pub const ALERT_TOPIC_ARN: Variable = Variable::required("ALERT_TOPIC_ARN");
+pub const METRICS_SINK: Variable = Variable::choice("METRICS_SINK", "emf", &["emf", "api", "off"]);
+/// `provider:owner`, comma-separated; empty: the owners the account's trust policies name.
+pub const ALLOWED_OWNERS: Variable = Variable::text("ALLOWED_OWNERS");
+pub const INCIDENT_WINDOW_SECONDS: Variable =
+    Variable::number("INCIDENT_WINDOW_SECONDS", "900", 1, UNBOUNDED);
+/// The spike defaults are `SpikeConfig::default()`'s (a test checks they agree).
+pub const SPIKE_WINDOW_SECONDS: Variable = Variable::number("SPIKE_WINDOW_SECONDS", "300", 60, UNBOUNDED);
+pub const SPIKE_MIN_FAILURES: Variable = Variable::number("SPIKE_MIN_FAILURES", "20", 1, UNBOUNDED);
+pub const SPIKE_FACTOR: Variable = Variable {
+    name: "SPIKE_FACTOR",
+    default: Some("3"),
+    required: false,
+    kind: Kind::Decimal { min: 1.0 },
+};
+pub const SPIKE_COOLDOWN_SECONDS: Variable = Variable::number("SPIKE_COOLDOWN_SECONDS", "1800", 0, UNBOUNDED);
+pub const IAM_CACHE_TTL_SECONDS: Variable = Variable::number("IAM_CACHE_TTL_SECONDS", "300", 0, UNBOUNDED);
+/// Unset: no cross-account reads.
+pub const READ_ROLE_NAME: Variable = Variable::text("READ_ROLE_NAME");
+pub const ALERTS_PER_HOUR: Variable = Variable::number("ALERTS_PER_HOUR", "60", 1, UNBOUNDED);
+/// Longer is taken as the maximum (ten years): the TTL stays a sane epoch.
+pub const OBSERVED_SUBJECT_DAYS: Variable = Variable::number("OBSERVED_SUBJECT_DAYS", "90", 0, 3650);
+
+/// Every variable oidc-monitor reads (docs/contracts.md, "Environment variables").
+pub const VARIABLES: &[Variable] = &[
+    ALERT_TOPIC_ARN,
+    STATE_TABLE_NAME,
+    METRICS_SINK,
+    METRICS_NAMESPACE,
+    ALLOWED_OWNERS,
+    INCIDENT_WINDOW_SECONDS,
+    SPIKE_WINDOW_SECONDS,
+    SPIKE_MIN_FAILURES,
+    SPIKE_FACTOR,
+    SPIKE_COOLDOWN_SECONDS,
+    IAM_CACHE_TTL_SECONDS,
+    READ_ROLE_NAME,
+    PROBE_ALERT_INTERVAL_SECONDS,
+    ALERTS_PER_HOUR,
+    OBSERVED_SUBJECT_DAYS,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricsSinkKind {
@@ -58,89 +84,43 @@ pub struct Config {
     pub observed_subject_days: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{variable}: {message}")]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub message: String,
-}
-
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_map(&std::env::vars().collect())
     }
 
-    pub fn from_map(env: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
-        let required = |name: &'static str| {
-            get(name).map(str::to_owned).ok_or(ConfigError {
-                variable: name,
-                message: "is required".to_owned(),
-            })
-        };
-        let number = |name: &'static str, default: i64, min: i64| -> Result<i64, ConfigError> {
-            match get(name) {
-                None => Ok(default),
-                Some(text) => match text.parse::<i64>() {
-                    Ok(n) if n >= min => Ok(n),
-                    _ => Err(ConfigError {
-                        variable: name,
-                        message: format!("must be a whole number >= {min}, got {text:?}"),
-                    }),
-                },
-            }
-        };
-        let metrics_sink = match get(METRICS_SINK).unwrap_or("emf") {
-            "emf" => MetricsSinkKind::Emf,
-            "api" => MetricsSinkKind::Api,
-            "off" => MetricsSinkKind::Off,
-            other => {
-                return Err(ConfigError {
-                    variable: METRICS_SINK,
-                    message: format!("must be emf, api or off, got {other:?}"),
-                })
-            }
-        };
-        let metrics_namespace = get(METRICS_NAMESPACE).unwrap_or(DEFAULT_NAMESPACE).to_owned();
-        validate_namespace(&metrics_namespace).map_err(|e| ConfigError {
-            variable: METRICS_NAMESPACE,
-            message: e.to_string(),
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let env = Env::new(vars);
+        let metrics_sink = env.choice(&METRICS_SINK, |v| match v {
+            "emf" => Some(MetricsSinkKind::Emf),
+            "api" => Some(MetricsSinkKind::Api),
+            "off" => Some(MetricsSinkKind::Off),
+            _ => None,
         })?;
-        let factor = match get(SPIKE_FACTOR) {
-            None => 3.0,
-            Some(text) => match text.parse::<f64>() {
-                Ok(f) if f.is_finite() && f >= 1.0 => f,
-                _ => {
-                    return Err(ConfigError {
-                        variable: SPIKE_FACTOR,
-                        message: format!("must be a number >= 1, got {text:?}"),
-                    })
-                }
-            },
-        };
+        let metrics_namespace = env.required(&METRICS_NAMESPACE)?;
+        validate_namespace(&metrics_namespace)
+            .map_err(|e| ConfigError::new(METRICS_NAMESPACE.name, e.to_string()))?;
         let defaults = SpikeConfig::default();
         Ok(Config {
-            alert_topic_arn: required(ALERT_TOPIC_ARN)?,
-            state_table_name: required(STATE_TABLE_NAME)?,
+            alert_topic_arn: env.required(&ALERT_TOPIC_ARN)?,
+            state_table_name: env.required(&STATE_TABLE_NAME)?,
             metrics_sink,
             metrics_namespace,
-            owners: Owners::parse_list(get(ALLOWED_OWNERS).unwrap_or("")).map_err(|e| ConfigError {
-                variable: ALLOWED_OWNERS,
-                message: e.to_string(),
-            })?,
-            incident_window_seconds: number(INCIDENT_WINDOW_SECONDS, 900, 1)?,
+            owners: Owners::parse_list(env.text(&ALLOWED_OWNERS).unwrap_or(""))
+                .map_err(|e| ConfigError::new(ALLOWED_OWNERS.name, e.to_string()))?,
+            incident_window_seconds: env.number(&INCIDENT_WINDOW_SECONDS)?,
             spike: SpikeConfig {
-                window_seconds: number(SPIKE_WINDOW_SECONDS, defaults.window_seconds, 60)?,
-                min_failures: number(SPIKE_MIN_FAILURES, defaults.min_failures as i64, 1)? as u64,
-                factor,
-                cooldown_seconds: number(SPIKE_COOLDOWN_SECONDS, defaults.cooldown_seconds, 0)?,
+                window_seconds: env.number(&SPIKE_WINDOW_SECONDS)?,
+                min_failures: env.number(&SPIKE_MIN_FAILURES)? as u64,
+                factor: env.decimal(&SPIKE_FACTOR)?,
+                cooldown_seconds: env.number(&SPIKE_COOLDOWN_SECONDS)?,
                 baseline_windows: defaults.baseline_windows,
             },
-            iam_cache_ttl_seconds: number(IAM_CACHE_TTL_SECONDS, 300, 0)? as u64,
-            read_role_name: get(READ_ROLE_NAME).map(str::to_owned),
-            probe_alert_interval_seconds: number(PROBE_ALERT_INTERVAL_SECONDS, 3600, 0)?,
-            alerts_per_hour: number(ALERTS_PER_HOUR, 60, 1)? as u64,
-            observed_subject_days: number(OBSERVED_SUBJECT_DAYS, 90, 0)?.min(MAX_OBSERVED_SUBJECT_DAYS),
+            iam_cache_ttl_seconds: env.number(&IAM_CACHE_TTL_SECONDS)? as u64,
+            read_role_name: env.text(&READ_ROLE_NAME).map(str::to_owned),
+            probe_alert_interval_seconds: env.number(&PROBE_ALERT_INTERVAL_SECONDS)?,
+            alerts_per_hour: env.number(&ALERTS_PER_HOUR)? as u64,
+            observed_subject_days: env.number_or_max(&OBSERVED_SUBJECT_DAYS)?,
         })
     }
 }
@@ -157,8 +137,8 @@ mod tests {
     }
 
     const REQUIRED: [(&str, &str); 2] = [
-        (ALERT_TOPIC_ARN, "arn:aws:sns:us-east-1:1:t"),
-        (STATE_TABLE_NAME, "t"),
+        (ALERT_TOPIC_ARN.name, "arn:aws:sns:us-east-1:1:t"),
+        (STATE_TABLE_NAME.name, "t"),
     ];
 
     #[test]
@@ -170,19 +150,32 @@ mod tests {
         assert!(config.owners == Owners::FromTrustPolicies && config.read_role_name.is_none());
         assert_eq!(config.alerts_per_hour, 60);
         assert_eq!(config.observed_subject_days, 90);
-        let off = Config::from_map(&env(&[REQUIRED[0], REQUIRED[1], (OBSERVED_SUBJECT_DAYS, "0")])).unwrap();
+        let long = Config::from_map(&env(&[
+            REQUIRED[0],
+            REQUIRED[1],
+            (OBSERVED_SUBJECT_DAYS.name, "99999"),
+        ]))
+        .unwrap();
+        assert_eq!(long.observed_subject_days, 3650, "longer is taken as the maximum");
+        let off = Config::from_map(&env(&[
+            REQUIRED[0],
+            REQUIRED[1],
+            (OBSERVED_SUBJECT_DAYS.name, "0"),
+        ]))
+        .unwrap();
         assert_eq!(off.observed_subject_days, 0);
     }
 
     #[test]
     fn bad_values_name_their_variable() {
         let cases = [
-            (METRICS_SINK, "stdout"),
-            (SPIKE_FACTOR, "0.5"),
-            (SPIKE_MIN_FAILURES, "many"),
-            (INCIDENT_WINDOW_SECONDS, "-1"),
-            (METRICS_NAMESPACE, "bad\nname"),
-            (OBSERVED_SUBJECT_DAYS, "-1"),
+            (METRICS_SINK.name, "stdout"),
+            (SPIKE_FACTOR.name, "0.5"),
+            (SPIKE_MIN_FAILURES.name, "many"),
+            (INCIDENT_WINDOW_SECONDS.name, "-1"),
+            (METRICS_NAMESPACE.name, "bad\nname"),
+            (OBSERVED_SUBJECT_DAYS.name, "-1"),
+            (PROBE_ALERT_INTERVAL_SECONDS.name, "604801"),
         ];
         for (variable, value) in cases {
             let mut pairs = REQUIRED.to_vec();
@@ -190,11 +183,14 @@ mod tests {
             let error = Config::from_map(&env(&pairs)).unwrap_err();
             assert_eq!(error.variable, variable, "{error}");
         }
-        assert_eq!(Config::from_map(&env(&[])).unwrap_err().variable, ALERT_TOPIC_ARN);
+        assert_eq!(
+            Config::from_map(&env(&[])).unwrap_err().variable,
+            ALERT_TOPIC_ARN.name
+        );
         let owners = Config::from_map(&env(&[
             REQUIRED[0],
             REQUIRED[1],
-            (ALLOWED_OWNERS, " acme, gitlab:acme-labs ,"),
+            (ALLOWED_OWNERS.name, " acme, gitlab:acme-labs ,"),
         ]))
         .unwrap();
         let Owners::Allowed(list) = owners.owners else {
@@ -202,7 +198,17 @@ mod tests {
         };
         let list: Vec<String> = list.iter().map(ToString::to_string).collect();
         assert_eq!(list, ["github:acme", "gitlab:acme-labs"]);
-        let bad = Config::from_map(&env(&[REQUIRED[0], REQUIRED[1], (ALLOWED_OWNERS, "acme*")]));
-        assert_eq!(bad.map_err(|e| e.variable), Err(ALLOWED_OWNERS));
+        let bad = Config::from_map(&env(&[REQUIRED[0], REQUIRED[1], (ALLOWED_OWNERS.name, "acme*")]));
+        assert_eq!(bad.map_err(|e| e.variable), Err(ALLOWED_OWNERS.name));
+    }
+
+    #[test]
+    fn the_spike_defaults_are_spike_configs() {
+        let defaults = SpikeConfig::default();
+        let spike = Config::from_map(&env(&REQUIRED)).unwrap().spike;
+        assert_eq!(spike.window_seconds, defaults.window_seconds);
+        assert_eq!(spike.min_failures, defaults.min_failures);
+        assert_eq!(spike.factor, defaults.factor);
+        assert_eq!(spike.cooldown_seconds, defaults.cooldown_seconds);
     }
 }

@@ -14,6 +14,11 @@ use diagnosis::ports::{
 };
 use diagnosis::spike::{MinuteCount, SpikeState};
 
+/// The DynamoDB operations this store calls (the monitor's IAM policy grants them).
+pub const SDK_OPERATIONS: &[&str] = &["GetItem", "PutItem", "Query", "UpdateItem"];
+/// The partition-key prefixes this store writes; the monitor's role may touch no other.
+pub const KEY_PREFIXES: &[&str] = &["counter#", "event#", "incident#", "spike#", "success#", "token#"];
+
 pub struct DynamoStateStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
@@ -73,17 +78,11 @@ pub fn store_error<E>(operation: &str, error: SdkError<E>) -> PortError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let message = match &error {
-        SdkError::ServiceError(e) => {
-            format!(
-                "{}: {}",
-                e.err().code().unwrap_or("error"),
-                e.err().message().unwrap_or("")
-            )
-        }
-        other => other.to_string(),
-    };
-    PortError::new("dynamodb", format!("{operation}: {message}"), true)
+    PortError::new(
+        "dynamodb",
+        format!("{operation}: {}", crate::describe(&error)),
+        true,
+    )
 }
 
 /// PutItem under a condition; `Ok(false)` when the condition failed.

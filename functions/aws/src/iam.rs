@@ -31,6 +31,15 @@ use diagnosis::snapshot::{AccountSnapshot, OidcProvider, Role, DEFAULT_MAX_SESSI
 use diagnosis::text::quote;
 
 /// Roles kept per warm instance, over all accounts.
+/// The IAM operations this adapter calls.
+pub const IAM_OPERATIONS: &[&str] = &[
+    "GetOpenIDConnectProvider",
+    "GetRole",
+    "ListOpenIDConnectProviders",
+];
+/// The STS operations this adapter calls (GetCallerIdentity needs no permission).
+pub const STS_OPERATIONS: &[&str] = &["AssumeRole", "GetCallerIdentity"];
+
 pub const ROLE_CACHE_CAPACITY: usize = 1024;
 /// Accounts whose providers, and whose read-role clients, are kept per warm instance.
 pub const ACCOUNT_CACHE_CAPACITY: usize = 256;

@@ -1,10 +1,15 @@
 //! AWS adapters behind the `diagnosis` ports, shared by the functions: IAM lookup with a
-//! cache, metric sinks, SNS alerts, DynamoDB state, configuration.
+//! cache, metric sinks, SNS alerts, DynamoDB state (the monitor's and the notifier's), the
+//! alarm breakdown, the Slack credential, configuration.
 
+pub mod breakdown;
 pub mod config;
 pub mod dynamodb;
+pub mod env;
 pub mod iam;
 pub mod metrics;
+pub mod notifier_store;
+pub mod secrets;
 pub mod sns;
 
 use std::time::Duration;
@@ -17,7 +22,8 @@ pub fn wall_clock_seconds() -> i64 {
 }
 
 /// The SDK configuration, loaded once at init. Calls that take longer than this fail, so a
-/// slow IAM falls back to the event-only diagnosis instead of eating the invocation.
+/// slow dependency (IAM for the monitor, DynamoDB or CloudWatch for the notifier) fails fast
+/// instead of eating the invocation.
 pub async fn load_sdk_config(operation_timeout: Duration) -> aws_config::SdkConfig {
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
         .operation_timeout(operation_timeout)

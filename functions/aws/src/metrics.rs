@@ -29,6 +29,9 @@ impl MetricSink for EmfSink {
 /// `PutMetricData` accepts at most this many data per call.
 pub const MAX_DATA_PER_CALL: usize = 1000;
 
+/// The CloudWatch operations this sink calls (`METRICS_SINK=api` only).
+pub const SDK_OPERATIONS: &[&str] = &["PutMetricData"];
+
 pub struct CloudWatchSink {
     pub client: aws_sdk_cloudwatch::Client,
     pub namespace: String,

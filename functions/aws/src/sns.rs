@@ -15,6 +15,9 @@ use diagnosis::alert::{message_attributes, Alert};
 use diagnosis::ports::{AlertSink, PortError};
 use serde_json::{json, Value};
 
+/// The SNS operations this sink calls.
+pub const SDK_OPERATIONS: &[&str] = &["Publish"];
+
 pub struct SnsAlertSink {
     pub client: aws_sdk_sns::Client,
     pub topic_arn: String,

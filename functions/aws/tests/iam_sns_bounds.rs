@@ -4,6 +4,9 @@
 //! lookups, and an alert that always fits SNS's limit and whose failures say whether
 //! retrying can help.
 
+#[macro_use]
+mod common;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -20,7 +23,7 @@ use aws_sdk_iam::types::Role as IamRole;
 use aws_sdk_sns::operation::publish::{PublishError, PublishInput, PublishOutput};
 use aws_sdk_sts::operation::assume_role::AssumeRoleOutput;
 use aws_sdk_sts::operation::get_caller_identity::{GetCallerIdentityError, GetCallerIdentityOutput};
-use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use aws_smithy_mocks::{mock, Rule, RuleMode};
 use aws_smithy_types::error::ErrorMetadata;
 use aws_smithy_types::DateTime;
 use diagnosis::alert::{Alert, AlertKind, Severity};
@@ -112,7 +115,12 @@ fn sts_mock() -> (aws_sdk_sts::Client, Rule, Rule) {
                 )
                 .build()
         });
-    let client = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&identity, &assume]);
+    let client = declared_client!(
+        aws_sdk_sts,
+        oidc_watch_aws::iam::STS_OPERATIONS,
+        RuleMode::MatchAny,
+        [&identity, &assume]
+    );
     (client, identity, assume)
 }
 
@@ -124,7 +132,12 @@ fn sts_mock() -> (aws_sdk_sts::Client, Rule, Rule) {
 async fn iam_caches_stay_bounded_when_a_stranger_sprays_role_names_and_accounts() -> TestResult {
     let get_role = no_such_role();
     let list = no_providers();
-    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&get_role, &list]);
+    let iam = declared_client!(
+        aws_sdk_iam,
+        oidc_watch_aws::iam::IAM_OPERATIONS,
+        RuleMode::MatchAny,
+        [&get_role, &list]
+    );
     let (sts, _, _) = sts_mock();
     let state = IamAccountState::from_clients(&sdk_config(None), iam, sts, None, HOUR);
 
@@ -159,7 +172,12 @@ async fn iam_caches_stay_bounded_when_a_stranger_sprays_role_names_and_accounts(
 async fn iam_names_that_cannot_exist_cost_no_call() -> TestResult {
     let get_role = no_such_role();
     let list = no_providers();
-    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&get_role, &list]);
+    let iam = declared_client!(
+        aws_sdk_iam,
+        oidc_watch_aws::iam::IAM_OPERATIONS,
+        RuleMode::MatchAny,
+        [&get_role, &list]
+    );
     let (sts, _, _) = sts_mock();
     let state = IamAccountState::from_clients(&sdk_config(None), iam, sts, None, HOUR);
 
@@ -187,7 +205,13 @@ async fn iam_names_that_cannot_exist_cost_no_call() -> TestResult {
 async fn iam_a_throttled_lookup_is_answered_from_the_cache_within_the_error_ttl() -> TestResult {
     let get_role = mock!(aws_sdk_iam::Client::get_role).then_error(|| GetRoleError::generic(throttling()));
     let list = no_providers();
-    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&get_role, &list], no_retries);
+    let iam = declared_client!(
+        aws_sdk_iam,
+        oidc_watch_aws::iam::IAM_OPERATIONS,
+        RuleMode::MatchAny,
+        [&get_role, &list],
+        no_retries
+    );
     let (sts, _, _) = sts_mock();
     let state = IamAccountState::from_clients(&sdk_config(None), iam, sts, None, HOUR);
 
@@ -207,7 +231,13 @@ async fn iam_a_throttled_lookup_is_answered_from_the_cache_within_the_error_ttl(
 
     // Past the error TTL (zero here), IAM is asked again.
     let get_role = mock!(aws_sdk_iam::Client::get_role).then_error(|| GetRoleError::generic(throttling()));
-    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&get_role, &list], no_retries);
+    let iam = declared_client!(
+        aws_sdk_iam,
+        oidc_watch_aws::iam::IAM_OPERATIONS,
+        RuleMode::MatchAny,
+        [&get_role, &list],
+        no_retries
+    );
     let (sts, _, _) = sts_mock();
     let state =
         IamAccountState::from_clients(&sdk_config(None), iam, sts, None, HOUR).with_error_ttl(Duration::ZERO);
@@ -223,7 +253,13 @@ async fn iam_a_failed_provider_list_is_cached_briefly_too() -> TestResult {
         .then_output(|| GetRoleOutput::builder().role(iam_role(ACCOUNT, ROLE)).build());
     let list = mock!(aws_sdk_iam::Client::list_open_id_connect_providers)
         .then_error(|| ListOpenIDConnectProvidersError::generic(throttling()));
-    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&get_role, &list], no_retries);
+    let iam = declared_client!(
+        aws_sdk_iam,
+        oidc_watch_aws::iam::IAM_OPERATIONS,
+        RuleMode::MatchAny,
+        [&get_role, &list],
+        no_retries
+    );
     let (sts, _, _) = sts_mock();
     let state = IamAccountState::from_clients(&sdk_config(None), iam, sts, None, HOUR);
     let error = state.snapshot(ACCOUNT, ROLE).await.expect_err("throttled");
@@ -245,12 +281,22 @@ async fn iam_member_account_is_not_read_with_central_credentials_when_our_accoun
     let identity = mock!(aws_sdk_sts::Client::get_caller_identity)
         .then_error(|| GetCallerIdentityError::generic(throttling()));
     let assume = mock!(aws_sdk_sts::Client::assume_role).then_output(|| AssumeRoleOutput::builder().build());
-    let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&identity, &assume], |c| c
-        .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled()));
+    let sts = declared_client!(
+        aws_sdk_sts,
+        oidc_watch_aws::iam::STS_OPERATIONS,
+        RuleMode::MatchAny,
+        [&identity, &assume],
+        |c| c.retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled())
+    );
     let get_role = mock!(aws_sdk_iam::Client::get_role)
         .then_output(|| GetRoleOutput::builder().role(iam_role(ACCOUNT, ROLE)).build());
     let list = no_providers();
-    let central = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&get_role, &list]);
+    let central = declared_client!(
+        aws_sdk_iam,
+        oidc_watch_aws::iam::IAM_OPERATIONS,
+        RuleMode::MatchAny,
+        [&get_role, &list]
+    );
     let state = IamAccountState::from_clients(
         &sdk_config(None),
         central,
@@ -300,7 +346,12 @@ async fn iam_role_carries_the_name_iam_answered_with_not_the_events_spelling() -
         .match_requests(|r| r.role_name().is_some_and(|n| n.eq_ignore_ascii_case(ROLE)))
         .then_output(|| GetRoleOutput::builder().role(iam_role(ACCOUNT, ROLE)).build());
     let list = no_providers();
-    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&get_role, &list]);
+    let iam = declared_client!(
+        aws_sdk_iam,
+        oidc_watch_aws::iam::IAM_OPERATIONS,
+        RuleMode::MatchAny,
+        [&get_role, &list]
+    );
     let (sts, _, _) = sts_mock();
     let state = IamAccountState::from_clients(&sdk_config(None), iam, sts, None, HOUR);
     let snapshot = state.snapshot(ACCOUNT, "GHA-Deploy-Main-Only").await?;
@@ -324,7 +375,12 @@ async fn iam_case_sensitive_get_role_still_resolves_case_variants() -> TestResul
         .then_output(|| GetRoleOutput::builder().role(iam_role(ACCOUNT, MIXED)).build());
     let other = no_such_role();
     let list = no_providers();
-    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&exact, &mixed, &other, &list]);
+    let iam = declared_client!(
+        aws_sdk_iam,
+        oidc_watch_aws::iam::IAM_OPERATIONS,
+        RuleMode::MatchAny,
+        [&exact, &mixed, &other, &list]
+    );
     let (sts, _, _) = sts_mock();
     let state = IamAccountState::from_clients(&sdk_config(None), iam, sts, None, HOUR);
     let calls = || exact.num_calls() + mixed.num_calls() + other.num_calls();
@@ -476,7 +532,12 @@ fn answer(
 async fn iam_role_and_provider_lookups_run_concurrently_and_a_warm_lookup_calls_nothing() -> TestResult {
     let server = slow_iam(ACCOUNT, Duration::from_millis(150));
     let unused = mock!(aws_sdk_iam::Client::get_role).then_output(|| GetRoleOutput::builder().build());
-    let central = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&unused]);
+    let central = declared_client!(
+        aws_sdk_iam,
+        oidc_watch_aws::iam::IAM_OPERATIONS,
+        RuleMode::MatchAny,
+        [&unused]
+    );
     let (sts, identity, assume) = sts_mock();
     let state = IamAccountState::from_clients(
         &sdk_config(Some(server.endpoint.clone())),
@@ -640,7 +701,12 @@ async fn sns_a_huge_diagnosis_is_trimmed_under_the_limit_keeping_the_title_and_v
         PublishOutput::builder().message_id("msg-1").build()
     });
     let sink = SnsAlertSink {
-        client: mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&rule]),
+        client: declared_client!(
+            aws_sdk_sns,
+            oidc_watch_aws::sns::SDK_OPERATIONS,
+            RuleMode::MatchAny,
+            [&rule]
+        ),
         topic_arn: TOPIC.into(),
     };
     sink.publish(&alert).await?;
@@ -713,8 +779,13 @@ async fn publish_failing_with(
                 .build(),
         )
     });
-    let client = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&rule], |c| c
-        .retry_config(aws_sdk_sns::config::retry::RetryConfig::disabled()));
+    let client = declared_client!(
+        aws_sdk_sns,
+        oidc_watch_aws::sns::SDK_OPERATIONS,
+        RuleMode::MatchAny,
+        [&rule],
+        |c| c.retry_config(aws_sdk_sns::config::retry::RetryConfig::disabled())
+    );
     let sink = SnsAlertSink {
         client,
         topic_arn: TOPIC.into(),
@@ -762,7 +833,12 @@ async fn sns_client_errors_are_not_retryable_and_throttling_and_server_errors_ar
         )
     });
     let sink = SnsAlertSink {
-        client: mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&rule]),
+        client: declared_client!(
+            aws_sdk_sns,
+            oidc_watch_aws::sns::SDK_OPERATIONS,
+            RuleMode::MatchAny,
+            [&rule]
+        ),
         topic_arn: TOPIC.into(),
     };
     let error = sink
@@ -799,8 +875,13 @@ async fn sns_server_errors_timeouts_and_transport_failures_are_retryable() -> Te
         .http_status(503, None)
         .build();
     let sink = SnsAlertSink {
-        client: mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&rule], |c| c
-            .retry_config(aws_sdk_sns::config::retry::RetryConfig::disabled())),
+        client: declared_client!(
+            aws_sdk_sns,
+            oidc_watch_aws::sns::SDK_OPERATIONS,
+            RuleMode::MatchAny,
+            [&rule],
+            |c| c.retry_config(aws_sdk_sns::config::retry::RetryConfig::disabled())
+        ),
         topic_arn: TOPIC.into(),
     };
     let error = sink.publish(&alert).await.expect_err("503");

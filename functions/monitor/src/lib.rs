@@ -20,6 +20,7 @@ mod incident;
 mod memo;
 mod spike;
 mod success;
+pub mod contract;
 
 use diagnosis::metrics::MetricRecord;
 use diagnosis::owner::Trust;

@@ -5,26 +5,47 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use diagnosis::metrics::{validate_namespace, DEFAULT_NAMESPACE};
+use diagnosis::metrics::validate_namespace;
+pub use oidc_watch_aws::env::{
+    ConfigError, METRICS_NAMESPACE, PROBE_ALERT_INTERVAL_SECONDS, STATE_TABLE_NAME,
+};
+use oidc_watch_aws::env::{Env, Variable};
+pub use oidc_watch_aws::secrets::SecretLocation;
 
 use crate::secrets::is_acceptable_url;
 use crate::slack::{RetryPolicy, DEFAULT_API_URL};
 
-pub const SLACK_MODE: &str = "SLACK_MODE";
-pub const SLACK_SECRET_ID: &str = "SLACK_SECRET_ID";
-pub const SLACK_PARAMETER_NAME: &str = "SLACK_PARAMETER_NAME";
-pub const SLACK_CHANNEL: &str = "SLACK_CHANNEL";
-pub const SLACK_ROUTES: &str = "SLACK_ROUTES";
-pub const SLACK_API_URL: &str = "SLACK_API_URL";
-pub const SLACK_MAX_ATTEMPTS: &str = "SLACK_MAX_ATTEMPTS";
-pub const SLACK_MAX_RETRY_AFTER_SECONDS: &str = "SLACK_MAX_RETRY_AFTER_SECONDS";
-pub const STATE_TABLE_NAME: &str = "STATE_TABLE_NAME";
-pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
-pub const ALARM_BREAKDOWN: &str = "ALARM_BREAKDOWN";
-pub const PROBE_ALERT_INTERVAL_SECONDS: &str = "PROBE_ALERT_INTERVAL_SECONDS";
+pub const SLACK_MODE: Variable = Variable::choice("SLACK_MODE", "webhook", &["webhook", "bot"]);
+/// Exactly one of this (Secrets Manager) and [`SLACK_PARAMETER_NAME`] (SSM SecureString).
+pub const SLACK_SECRET_ID: Variable = Variable::text("SLACK_SECRET_ID");
+pub const SLACK_PARAMETER_NAME: Variable = Variable::text("SLACK_PARAMETER_NAME");
+/// Bot mode: the default channel; required there.
+pub const SLACK_CHANNEL: Variable = Variable::text("SLACK_CHANNEL");
+pub const SLACK_ROUTES: Variable = Variable::text("SLACK_ROUTES");
+pub const SLACK_API_URL: Variable = Variable::text("SLACK_API_URL").with_default(DEFAULT_API_URL);
+pub const SLACK_MAX_ATTEMPTS: Variable = Variable::number("SLACK_MAX_ATTEMPTS", "4", 1, 10);
+pub const SLACK_MAX_RETRY_AFTER_SECONDS: Variable =
+    Variable::number("SLACK_MAX_RETRY_AFTER_SECONDS", "10", 0, 60);
+pub const ALARM_BREAKDOWN: Variable = Variable::text("ALARM_BREAKDOWN").with_default("on");
+
+/// Every variable oidc-notifier reads (docs/contracts.md, "Environment variables").
+pub const VARIABLES: &[Variable] = &[
+    SLACK_MODE,
+    SLACK_SECRET_ID,
+    SLACK_PARAMETER_NAME,
+    SLACK_CHANNEL,
+    SLACK_ROUTES,
+    SLACK_API_URL,
+    SLACK_MAX_ATTEMPTS,
+    SLACK_MAX_RETRY_AFTER_SECONDS,
+    STATE_TABLE_NAME,
+    METRICS_NAMESPACE,
+    ALARM_BREAKDOWN,
+    PROBE_ALERT_INTERVAL_SECONDS,
+];
 
 /// Variables that would put the credential in plain sight: refused.
-const FORBIDDEN: [&str; 3] = ["SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "SLACK_TOKEN"];
+pub const FORBIDDEN: [&str; 3] = ["SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "SLACK_TOKEN"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -32,12 +53,6 @@ pub enum Mode {
     Webhook,
     /// Bot token and `chat.postMessage`: channels, routing, threads.
     Bot,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretLocation {
-    SecretsManager(String),
-    Parameter(String),
 }
 
 /// Owner or account to channel (bot mode). Owners match case-insensitively and win over
@@ -116,18 +131,8 @@ pub struct Config {
     pub probe_alert_interval_seconds: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{variable}: {message}")]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub message: String,
-}
-
 fn error(variable: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable,
-        message: message.into(),
-    }
+    ConfigError::new(variable, message)
 }
 
 impl Config {
@@ -135,94 +140,67 @@ impl Config {
         Self::from_map(&std::env::vars().collect())
     }
 
-    pub fn from_map(env: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
-        if let Some(name) = FORBIDDEN.iter().find(|n| get(n).is_some()) {
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let env = Env::new(vars);
+        if let Some(name) = FORBIDDEN.iter().find(|n| env.get(n).is_some()) {
             return Err(error(
                 name,
                 format!(
-                    "must not be set: store the Slack credential in Secrets Manager ({SLACK_SECRET_ID}) \
-                     or as an SSM SecureString ({SLACK_PARAMETER_NAME})"
+                    "must not be set: store the Slack credential in Secrets Manager ({}) \
+                     or as an SSM SecureString ({})",
+                    SLACK_SECRET_ID.name, SLACK_PARAMETER_NAME.name
                 ),
             ));
         }
-        let number = |name: &'static str, default: i64, min: i64, max: i64| -> Result<i64, ConfigError> {
-            match get(name) {
-                None => Ok(default),
-                Some(text) => match text.parse::<i64>() {
-                    Ok(n) if (min..=max).contains(&n) => Ok(n),
-                    _ => Err(error(
-                        name,
-                        format!("must be a whole number in {min}..={max}, got {text:?}"),
-                    )),
-                },
-            }
-        };
-        let mode = match get(SLACK_MODE).unwrap_or("webhook") {
-            "webhook" => Mode::Webhook,
-            "bot" => Mode::Bot,
-            other => {
-                return Err(error(
-                    SLACK_MODE,
-                    format!("must be webhook or bot, got {other:?}"),
-                ))
-            }
-        };
-        let secret = match (get(SLACK_SECRET_ID), get(SLACK_PARAMETER_NAME)) {
+        let mode = env.choice(&SLACK_MODE, |v| match v {
+            "webhook" => Some(Mode::Webhook),
+            "bot" => Some(Mode::Bot),
+            _ => None,
+        })?;
+        let (secret_id, parameter) = (SLACK_SECRET_ID.name, SLACK_PARAMETER_NAME.name);
+        let secret = match (env.text(&SLACK_SECRET_ID), env.text(&SLACK_PARAMETER_NAME)) {
             (Some(id), None) => SecretLocation::SecretsManager(id.to_owned()),
             (None, Some(name)) => SecretLocation::Parameter(name.to_owned()),
             (Some(_), Some(_)) => {
                 return Err(error(
-                    SLACK_SECRET_ID,
-                    format!("set {SLACK_SECRET_ID} or {SLACK_PARAMETER_NAME}, not both"),
+                    secret_id,
+                    format!("set {secret_id} or {parameter}, not both"),
                 ))
             }
             (None, None) => {
                 return Err(error(
-                    SLACK_SECRET_ID,
-                    format!("{SLACK_SECRET_ID} (Secrets Manager) or {SLACK_PARAMETER_NAME} (SSM SecureString) is required"),
+                    secret_id,
+                    format!("{secret_id} (Secrets Manager) or {parameter} (SSM SecureString) is required"),
                 ))
             }
         };
-        let channel = get(SLACK_CHANNEL).map(str::to_owned);
-        let routes = Routes::parse(get(SLACK_ROUTES).unwrap_or("")).map_err(|m| error(SLACK_ROUTES, m))?;
+        let channel = env.text(&SLACK_CHANNEL).map(str::to_owned);
+        let routes =
+            Routes::parse(env.text(&SLACK_ROUTES).unwrap_or("")).map_err(|m| error(SLACK_ROUTES.name, m))?;
         match mode {
             Mode::Bot if channel.is_none() => {
-                return Err(error(SLACK_CHANNEL, "is required with SLACK_MODE=bot"));
+                return Err(error(SLACK_CHANNEL.name, "is required with SLACK_MODE=bot"));
             }
             Mode::Webhook if !routes.is_empty() => {
                 return Err(error(
-                    SLACK_ROUTES,
+                    SLACK_ROUTES.name,
                     "needs SLACK_MODE=bot: a webhook posts to its own channel only",
                 ));
             }
             _ => {}
         }
-        let api_url = get(SLACK_API_URL)
-            .unwrap_or(DEFAULT_API_URL)
-            .trim_end_matches('/')
-            .to_owned();
+        let api_url = env.required(&SLACK_API_URL)?.trim_end_matches('/').to_owned();
         if !is_acceptable_url(&api_url) {
             return Err(error(
-                SLACK_API_URL,
+                SLACK_API_URL.name,
                 "must be an https:// URL (or http:// on loopback)",
             ));
         }
-        let metrics_namespace = get(METRICS_NAMESPACE).unwrap_or(DEFAULT_NAMESPACE).to_owned();
-        validate_namespace(&metrics_namespace).map_err(|e| error(METRICS_NAMESPACE, e.to_string()))?;
-        let alarm_breakdown = match get(ALARM_BREAKDOWN).unwrap_or("on") {
-            "on" | "true" => true,
-            "off" | "false" => false,
-            other => {
-                return Err(error(
-                    ALARM_BREAKDOWN,
-                    format!("must be on or off, got {other:?}"),
-                ))
-            }
-        };
+        let metrics_namespace = env.required(&METRICS_NAMESPACE)?;
+        validate_namespace(&metrics_namespace).map_err(|e| error(METRICS_NAMESPACE.name, e.to_string()))?;
         let retry = RetryPolicy {
-            max_attempts: number(SLACK_MAX_ATTEMPTS, 4, 1, 10)? as u32,
-            max_retry_after: Duration::from_secs(number(SLACK_MAX_RETRY_AFTER_SECONDS, 10, 0, 60)? as u64),
+            max_attempts: env.number(&SLACK_MAX_ATTEMPTS)? as u32,
+            max_retry_after: Duration::from_secs(env.number(&SLACK_MAX_RETRY_AFTER_SECONDS)? as u64),
             ..RetryPolicy::default()
         };
         Ok(Config {
@@ -232,12 +210,10 @@ impl Config {
             routes,
             api_url,
             retry,
-            state_table_name: get(STATE_TABLE_NAME)
-                .map(str::to_owned)
-                .ok_or_else(|| error(STATE_TABLE_NAME, "is required"))?,
+            state_table_name: env.required(&STATE_TABLE_NAME)?,
             metrics_namespace,
-            alarm_breakdown,
-            probe_alert_interval_seconds: number(PROBE_ALERT_INTERVAL_SECONDS, 3600, 0, 7 * 86_400)?,
+            alarm_breakdown: env.on_off(&ALARM_BREAKDOWN)?,
+            probe_alert_interval_seconds: env.number(&PROBE_ALERT_INTERVAL_SECONDS)?,
         })
     }
 }
@@ -253,7 +229,10 @@ mod tests {
             .collect()
     }
 
-    const REQUIRED: [(&str, &str); 2] = [(SLACK_SECRET_ID, "oidc-watch/slack"), (STATE_TABLE_NAME, "t")];
+    const REQUIRED: [(&str, &str); 2] = [
+        (SLACK_SECRET_ID.name, "oidc-watch/slack"),
+        (STATE_TABLE_NAME.name, "t"),
+    ];
 
     #[test]
     fn defaults() {
@@ -268,23 +247,41 @@ mod tests {
         assert!(config.alarm_breakdown);
         assert_eq!(config.probe_alert_interval_seconds, 3600);
         assert_eq!(config.retry.max_attempts, 4);
+        let week = Config::from_map(&env(&[
+            REQUIRED[0],
+            REQUIRED[1],
+            (PROBE_ALERT_INTERVAL_SECONDS.name, "604800"),
+        ]));
+        assert_eq!(week.map(|c| c.probe_alert_interval_seconds), Ok(604_800));
+        let longer = Config::from_map(&env(&[
+            REQUIRED[0],
+            REQUIRED[1],
+            (PROBE_ALERT_INTERVAL_SECONDS.name, "604801"),
+        ]));
+        assert_eq!(
+            longer.map_err(|e| e.variable),
+            Err(PROBE_ALERT_INTERVAL_SECONDS.name)
+        );
     }
 
     #[test]
     fn bad_values_name_their_variable() {
         let cases: [(&[(&str, &str)], &str); 9] = [
-            (&[(SLACK_MODE, "email")], SLACK_MODE),
+            (&[(SLACK_MODE.name, "email")], SLACK_MODE.name),
             (
                 &[("SLACK_WEBHOOK_URL", "https://hooks.slack.com/x")],
                 "SLACK_WEBHOOK_URL",
             ),
             (&[("SLACK_BOT_TOKEN", "xoxb-1")], "SLACK_BOT_TOKEN"),
-            (&[(SLACK_PARAMETER_NAME, "/x")], SLACK_SECRET_ID),
-            (&[(SLACK_MODE, "bot")], SLACK_CHANNEL),
-            (&[(SLACK_ROUTES, "owner:acme=C1")], SLACK_ROUTES),
-            (&[(SLACK_API_URL, "http://slack.example")], SLACK_API_URL),
-            (&[(SLACK_MAX_ATTEMPTS, "0")], SLACK_MAX_ATTEMPTS),
-            (&[(ALARM_BREAKDOWN, "maybe")], ALARM_BREAKDOWN),
+            (&[(SLACK_PARAMETER_NAME.name, "/x")], SLACK_SECRET_ID.name),
+            (&[(SLACK_MODE.name, "bot")], SLACK_CHANNEL.name),
+            (&[(SLACK_ROUTES.name, "owner:acme=C1")], SLACK_ROUTES.name),
+            (
+                &[(SLACK_API_URL.name, "http://slack.example")],
+                SLACK_API_URL.name,
+            ),
+            (&[(SLACK_MAX_ATTEMPTS.name, "0")], SLACK_MAX_ATTEMPTS.name),
+            (&[(ALARM_BREAKDOWN.name, "maybe")], ALARM_BREAKDOWN.name),
         ];
         for (extra, variable) in cases {
             let mut pairs = REQUIRED.to_vec();
@@ -293,10 +290,10 @@ mod tests {
             assert_eq!(error.variable, variable, "{error}");
         }
         assert_eq!(
-            Config::from_map(&env(&[(SLACK_SECRET_ID, "x")]))
+            Config::from_map(&env(&[(SLACK_SECRET_ID.name, "x")]))
                 .unwrap_err()
                 .variable,
-            STATE_TABLE_NAME
+            STATE_TABLE_NAME.name
         );
     }
 
@@ -314,10 +311,10 @@ mod tests {
         let bot = Config::from_map(&env(&[
             REQUIRED[0],
             REQUIRED[1],
-            (SLACK_MODE, "bot"),
-            (SLACK_CHANNEL, "C0"),
-            (SLACK_ROUTES, "owner:acme=C1"),
-            (SLACK_API_URL, "http://127.0.0.1:8080/api/"),
+            (SLACK_MODE.name, "bot"),
+            (SLACK_CHANNEL.name, "C0"),
+            (SLACK_ROUTES.name, "owner:acme=C1"),
+            (SLACK_API_URL.name, "http://127.0.0.1:8080/api/"),
         ]))
         .unwrap();
         assert_eq!(bot.api_url, "http://127.0.0.1:8080/api");

@@ -16,9 +16,7 @@
 //!    the DLQ keeps what still fails.
 
 pub mod adaptive_card;
-pub mod cloudwatch;
 pub mod config;
-pub mod dynamo;
 pub mod escape;
 pub mod links;
 pub mod notice;

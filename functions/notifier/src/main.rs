@@ -5,29 +5,20 @@
 use std::time::Duration;
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use oidc_notifier::cloudwatch::CloudWatchBreakdown;
-use oidc_notifier::config::{Config, Mode, SecretLocation};
-use oidc_notifier::dynamo::DynamoNotifierStore;
+use oidc_notifier::config::{Config, Mode};
 use oidc_notifier::slack::{SlackClient, Target};
 use oidc_notifier::{handle, secrets, Deps};
+use oidc_watch_aws::breakdown::CloudWatchBreakdown;
+use oidc_watch_aws::notifier_store::DynamoNotifierStore;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env().map_err(|e| format!("oidc-notifier configuration: {e}"))?;
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .operation_timeout(Duration::from_secs(5))
-        .build();
-    let sdk = aws_config::from_env().timeout_config(timeouts).load().await;
-    let stored = match &config.secret {
-        SecretLocation::SecretsManager(id) => {
-            secrets::from_secrets_manager(&aws_sdk_secretsmanager::Client::new(&sdk), id).await
-        }
-        SecretLocation::Parameter(name) => {
-            secrets::from_parameter(&aws_sdk_ssm::Client::new(&sdk), name).await
-        }
-    }
-    .map_err(|e| format!("oidc-notifier Slack credential: {e}"))?;
+    let sdk = oidc_watch_aws::load_sdk_config(Duration::from_secs(5)).await;
+    let stored = oidc_watch_aws::secrets::read(&sdk, &config.secret)
+        .await
+        .map_err(|e| format!("oidc-notifier Slack credential: {e}"))?;
     let credential =
         secrets::extract(&stored, config.mode).map_err(|e| format!("oidc-notifier Slack credential: {e}"))?;
     let target = match config.mode {
@@ -39,14 +30,8 @@ async fn main() -> Result<(), Error> {
     };
     let deps = Deps {
         slack: SlackClient::new(target, config.retry)?,
-        store: DynamoNotifierStore {
-            client: aws_sdk_dynamodb::Client::new(&sdk),
-            table: config.state_table_name.clone(),
-        },
-        breakdown: CloudWatchBreakdown {
-            client: aws_sdk_cloudwatch::Client::new(&sdk),
-            namespace: config.metrics_namespace.clone(),
-        },
+        store: DynamoNotifierStore::new(&sdk, config.state_table_name.clone()),
+        breakdown: CloudWatchBreakdown::new(&sdk, config.metrics_namespace.clone()),
         clock: Box::new(oidc_watch_aws::wall_clock_seconds),
         config,
     };

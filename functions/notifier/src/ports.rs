@@ -1,19 +1,15 @@
-//! The ports oidc-notifier talks through: Slack, its state (deliveries, threads, probe
-//! tokens) and the alarm breakdown. Adapters: [`crate::slack`], [`crate::dynamo`],
-//! [`crate::cloudwatch`]. The in-memory versions in [`memory`] serve tests and local runs.
+//! The Slack port oidc-notifier posts through; adapter: [`crate::slack`]. Its state and
+//! the alarm breakdown are ports of `diagnosis` ([`diagnosis::ports::NotifierStore`],
+//! [`diagnosis::ports::AlarmBreakdown`]), adapters in `oidc-watch-aws`. [`memory`] holds a
+//! recording Slack for tests and local runs.
 
 use std::future::Future;
 
-pub use diagnosis::ports::PortError;
-use serde::{Deserialize, Serialize};
+pub use diagnosis::ports::{
+    AlarmBreakdown, Breakdown, BreakdownRequest, NoBreakdown, NotifierStore, PortError, ThreadRef,
+};
+use serde::Serialize;
 use serde_json::Value;
-
-/// Where a thread lives: its channel and the `ts` of its first message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ThreadRef {
-    pub channel: String,
-    pub ts: String,
-}
 
 /// One message to post.
 #[derive(Debug, Clone, Copy)]
@@ -62,220 +58,11 @@ pub trait Slack {
     fn post(&self, request: PostRequest<'_>) -> impl Future<Output = Result<Posted, SlackError>> + Send;
 }
 
-/// Delivery, thread and rate-limit state (the DynamoDB state table in AWS). Every write
-/// that decides whether something is posted is conditional.
-pub trait NotifierStore {
-    /// Claims the SNS message `message_id` for delivery until `now + lease`. False when it
-    /// was delivered already, or another invocation holds a live claim.
-    fn begin_delivery(
-        &self,
-        message_id: &str,
-        now: i64,
-        lease: i64,
-        expires_at: i64,
-    ) -> impl Future<Output = Result<bool, PortError>> + Send;
-
-    /// Whether the message was posted (not merely claimed by an invocation in flight).
-    fn delivery_posted(&self, message_id: &str) -> impl Future<Output = Result<bool, PortError>> + Send;
-
-    /// Marks the message delivered: a redelivery is then a duplicate.
-    fn finish_delivery(
-        &self,
-        message_id: &str,
-        expires_at: i64,
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
-
-    /// Gives up the claim after a failed post, so SNS's retry can post.
-    fn abandon_delivery(&self, message_id: &str) -> impl Future<Output = Result<(), PortError>> + Send;
-
-    fn thread(&self, thread_id: &str) -> impl Future<Output = Result<Option<ThreadRef>, PortError>> + Send;
-
-    fn save_thread(
-        &self,
-        thread_id: &str,
-        thread: &ThreadRef,
-        expires_at: i64,
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
-
-    /// A rate-limit token for `key`: granted at most once per `period` seconds, and again
-    /// to the same `holder` (the retry of the message that took it).
-    fn take_token(
-        &self,
-        key: &str,
-        holder: &str,
-        now: i64,
-        period: i64,
-    ) -> impl Future<Output = Result<bool, PortError>> + Send;
-}
-
-/// The window an alarm evaluated, for the breakdown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BreakdownRequest {
-    pub start: i64,
-    pub end: i64,
-    /// Seconds per datapoint, a multiple of 60.
-    pub period: i64,
-}
-
-/// Failures in the alarm's window by cause and by role, largest first.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Breakdown {
-    pub start: i64,
-    pub end: i64,
-    pub by_cause: Vec<(String, f64)>,
-    pub by_role: Vec<(String, f64)>,
-}
-
-pub trait AlarmBreakdown {
-    fn breakdown(
-        &self,
-        request: &BreakdownRequest,
-    ) -> impl Future<Output = Result<Breakdown, PortError>> + Send;
-}
-
-/// No enrichment (configured off, or in tests).
-pub struct NoBreakdown;
-
-impl AlarmBreakdown for NoBreakdown {
-    async fn breakdown(&self, request: &BreakdownRequest) -> Result<Breakdown, PortError> {
-        Err(PortError::new(
-            "cloudwatch",
-            format!("breakdown disabled ({}..{})", request.start, request.end),
-            false,
-        ))
-    }
-}
-
-/// In-memory ports for tests and local runs.
+/// A recording Slack for tests and local runs.
 pub mod memory {
-    use std::collections::HashMap;
     use std::sync::Mutex;
 
     use super::*;
-
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    enum Delivery {
-        Pending { lease_until: i64 },
-        Done,
-    }
-
-    #[derive(Default)]
-    struct State {
-        deliveries: HashMap<String, Delivery>,
-        threads: HashMap<String, ThreadRef>,
-        tokens: HashMap<String, (i64, String)>,
-    }
-
-    /// The same conditional semantics as the DynamoDB store, behind one mutex; `fail`
-    /// makes every call fail.
-    #[derive(Default)]
-    pub struct MemoryStore {
-        state: Mutex<State>,
-        pub fail: bool,
-    }
-
-    impl MemoryStore {
-        /// A store whose every call fails (a throttled or unreachable table).
-        pub fn failing() -> Self {
-            MemoryStore {
-                fail: true,
-                ..MemoryStore::default()
-            }
-        }
-
-        fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T, PortError> {
-            if self.fail {
-                return Err(PortError::new(
-                    "dynamodb",
-                    "ProvisionedThroughputExceededException",
-                    true,
-                ));
-            }
-            Ok(f(&mut self.state.lock().unwrap_or_else(|e| e.into_inner())))
-        }
-
-        pub fn thread_of(&self, thread_id: &str) -> Option<ThreadRef> {
-            self.state
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .threads
-                .get(thread_id)
-                .cloned()
-        }
-    }
-
-    impl NotifierStore for MemoryStore {
-        async fn begin_delivery(
-            &self,
-            id: &str,
-            now: i64,
-            lease: i64,
-            _expires: i64,
-        ) -> Result<bool, PortError> {
-            self.with(|s| match s.deliveries.get(id) {
-                Some(Delivery::Done) => false,
-                Some(Delivery::Pending { lease_until }) if *lease_until >= now => false,
-                _ => {
-                    s.deliveries.insert(
-                        id.to_owned(),
-                        Delivery::Pending {
-                            lease_until: now + lease,
-                        },
-                    );
-                    true
-                }
-            })
-        }
-
-        async fn delivery_posted(&self, id: &str) -> Result<bool, PortError> {
-            self.with(|s| matches!(s.deliveries.get(id), Some(Delivery::Done)))
-        }
-
-        async fn finish_delivery(&self, id: &str, _expires: i64) -> Result<(), PortError> {
-            self.with(|s| {
-                s.deliveries.insert(id.to_owned(), Delivery::Done);
-            })
-        }
-
-        async fn abandon_delivery(&self, id: &str) -> Result<(), PortError> {
-            self.with(|s| {
-                if matches!(s.deliveries.get(id), Some(Delivery::Pending { .. })) {
-                    s.deliveries.remove(id);
-                }
-            })
-        }
-
-        async fn thread(&self, thread_id: &str) -> Result<Option<ThreadRef>, PortError> {
-            self.with(|s| s.threads.get(thread_id).cloned())
-        }
-
-        async fn save_thread(
-            &self,
-            thread_id: &str,
-            thread: &ThreadRef,
-            _expires: i64,
-        ) -> Result<(), PortError> {
-            self.with(|s| {
-                s.threads.insert(thread_id.to_owned(), thread.clone());
-            })
-        }
-
-        async fn take_token(
-            &self,
-            key: &str,
-            holder: &str,
-            now: i64,
-            period: i64,
-        ) -> Result<bool, PortError> {
-            self.with(|s| match s.tokens.get(key) {
-                Some((until, owner)) if *until > now && owner != holder => false,
-                _ => {
-                    s.tokens.insert(key.to_owned(), (now + period, holder.to_owned()));
-                    true
-                }
-            })
-        }
-    }
 
     /// One recorded post.
     #[derive(Debug, Clone, PartialEq)]
@@ -341,27 +128,6 @@ pub mod memory {
                 }
             } else {
                 Posted::default()
-            })
-        }
-    }
-
-    /// Serves a fixed breakdown and records the requests.
-    #[derive(Default)]
-    pub struct FixedBreakdown {
-        pub breakdown: Breakdown,
-        pub requests: Mutex<Vec<BreakdownRequest>>,
-    }
-
-    impl AlarmBreakdown for FixedBreakdown {
-        async fn breakdown(&self, request: &BreakdownRequest) -> Result<Breakdown, PortError> {
-            self.requests
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(*request);
-            Ok(Breakdown {
-                start: request.start,
-                end: request.end,
-                ..self.breakdown.clone()
             })
         }
     }

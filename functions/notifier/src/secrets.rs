@@ -1,89 +1,17 @@
-//! The Slack credential, read once at init from Secrets Manager or from an SSM
-//! SecureString parameter; never from a plain environment variable or the template.
+//! The Slack credential out of the value read at init from Secrets Manager or an SSM
+//! SecureString parameter (`oidc_watch_aws::secrets`); never from a plain environment
+//! variable or the template.
 //!
 //! The stored value is either the bare webhook URL / token, or a JSON object with one of
 //! `webhook_url` / `url` (webhook mode) or `bot_token` / `token` (bot mode), the shape
 //! the Secrets Manager console's key/value editor produces.
 
-use aws_sdk_secretsmanager::error::ProvideErrorMetadata as _;
-use aws_sdk_ssm::types::ParameterType;
 use serde_json::Value;
 
 use crate::config::Mode;
 use crate::slack::Secret;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SecretError {
-    #[error("Secrets Manager GetSecretValue {id}: {message}")]
-    SecretsManager { id: String, message: String },
-    #[error("SSM GetParameter {name}: {message}")]
-    Parameter { name: String, message: String },
-    #[error("the Slack credential is unusable: {0}")]
-    Invalid(String),
-}
-
-/// `SecretString` of `secret_id`.
-pub async fn from_secrets_manager(
-    client: &aws_sdk_secretsmanager::Client,
-    secret_id: &str,
-) -> Result<String, SecretError> {
-    let error = |message: String| SecretError::SecretsManager {
-        id: secret_id.to_owned(),
-        message,
-    };
-    let output = client
-        .get_secret_value()
-        .secret_id(secret_id)
-        .send()
-        .await
-        .map_err(|e| {
-            let e = e.into_service_error();
-            error(format!(
-                "{}: {}",
-                e.code().unwrap_or("error"),
-                e.message().unwrap_or("request failed")
-            ))
-        })?;
-    output
-        .secret_string()
-        .map(str::to_owned)
-        .ok_or_else(|| error("the secret has no SecretString (binary secrets are not supported)".to_owned()))
-}
-
-/// The decrypted value of the SecureString parameter `name`; any other type is refused.
-pub async fn from_parameter(client: &aws_sdk_ssm::Client, name: &str) -> Result<String, SecretError> {
-    let error = |message: String| SecretError::Parameter {
-        name: name.to_owned(),
-        message,
-    };
-    let output = client
-        .get_parameter()
-        .name(name)
-        .with_decryption(true)
-        .send()
-        .await
-        .map_err(|e| {
-            let e = e.into_service_error();
-            error(format!(
-                "{}: {}",
-                aws_sdk_ssm::error::ProvideErrorMetadata::code(&e).unwrap_or("error"),
-                aws_sdk_ssm::error::ProvideErrorMetadata::message(&e).unwrap_or("request failed")
-            ))
-        })?;
-    let parameter = output
-        .parameter()
-        .ok_or_else(|| error("no parameter returned".to_owned()))?;
-    if parameter.r#type() != Some(&ParameterType::SecureString) {
-        return Err(error(format!(
-            "is a {} parameter; store the Slack credential as a SecureString",
-            parameter.r#type().map_or("typeless", ParameterType::as_str)
-        )));
-    }
-    parameter
-        .value()
-        .map(str::to_owned)
-        .ok_or_else(|| error("the parameter has no value".to_owned()))
-}
+pub use oidc_watch_aws::secrets::SecretError;
 
 fn is_loopback_http(url: &str) -> bool {
     [

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use common::chat::{ChatStandIn, Reply};
 use common::*;
+use diagnosis::ports::memory::{FixedBreakdown, MemoryNotifierStore as MemoryStore};
 use lambda_runtime::{Context, LambdaEvent};
 use oidc_notifier::config::Config;
-use oidc_notifier::ports::memory::{FixedBreakdown, MemoryStore};
 use oidc_notifier::ports::{PostRequest, Posted, Slack, SlackError};
 use oidc_notifier::slack::{RetryPolicy, Secret, SlackClient, Target};
 use oidc_notifier::{handle, Deps, Status};

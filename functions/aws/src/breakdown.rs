@@ -5,15 +5,25 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
 use aws_sdk_cloudwatch::types::{MetricDataQuery, MetricDataResult};
 use aws_smithy_types::DateTime;
+use diagnosis::ports::{AlarmBreakdown, Breakdown, BreakdownRequest, PortError};
 
-use crate::ports::{AlarmBreakdown, Breakdown, BreakdownRequest, PortError};
+/// The CloudWatch operations this adapter calls.
+pub const SDK_OPERATIONS: &[&str] = &["GetMetricData"];
 
 pub struct CloudWatchBreakdown {
     pub client: aws_sdk_cloudwatch::Client,
     pub namespace: String,
+}
+
+impl CloudWatchBreakdown {
+    pub fn new(sdk: &aws_config::SdkConfig, namespace: impl Into<String>) -> Self {
+        CloudWatchBreakdown {
+            client: aws_sdk_cloudwatch::Client::new(sdk),
+            namespace: namespace.into(),
+        }
+    }
 }
 
 /// Query ids, and the dimension each breaks failures down by.
@@ -91,10 +101,9 @@ impl AlarmBreakdown for CloudWatchBreakdown {
                 .send()
                 .await
                 .map_err(|e| {
-                    let e = e.into_service_error();
                     PortError::new(
                         "cloudwatch",
-                        format!("GetMetricData: {}", e.message().unwrap_or(&e.to_string())),
+                        format!("GetMetricData: {}", crate::describe(&e)),
                         true,
                     )
                 })?;

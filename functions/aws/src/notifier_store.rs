@@ -1,5 +1,5 @@
-//! The notifier's state in the shared DynamoDB state table (partition key `pk` (S), sort
-//! key `sk` (S), TTL attribute `expires_at` (N), as `oidc-watch-aws`'s store):
+//! oidc-notifier's state in the shared DynamoDB state table (partition key `pk` (S), sort
+//! key `sk` (S), TTL attribute `expires_at` (N), as [`crate::dynamodb`]'s store):
 //!
 //! | pk | what |
 //! |---|---|
@@ -14,9 +14,14 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use oidc_watch_aws::dynamodb::{key_part, n, put_if, s, store_error, ONE};
+use diagnosis::ports::{NotifierStore, PortError, ThreadRef};
 
-use crate::ports::{NotifierStore, PortError, ThreadRef};
+use crate::dynamodb::{key_part, n, put_if, s, store_error, ONE};
+
+/// The DynamoDB operations this store calls (the notifier's IAM policy grants them).
+pub const SDK_OPERATIONS: &[&str] = &["DeleteItem", "GetItem", "PutItem", "UpdateItem"];
+/// The partition-key prefixes this store writes; its role may touch no other.
+pub const KEY_PREFIXES: &[&str] = &["delivery#", "notify-token#", "thread#"];
 
 pub struct DynamoNotifierStore {
     pub client: aws_sdk_dynamodb::Client,
@@ -36,6 +41,13 @@ pub fn token_key(key: &str) -> String {
 }
 
 impl DynamoNotifierStore {
+    pub fn new(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        DynamoNotifierStore {
+            client: aws_sdk_dynamodb::Client::new(sdk),
+            table: table.into(),
+        }
+    }
+
     fn key(&self, pk: String) -> HashMap<String, AttributeValue> {
         HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(ONE))])
     }
