@@ -56,7 +56,8 @@ pub fn untrusted(text: &str, max: usize) -> String {
         out.push(*c);
         let next = |k: usize| chars.get(i + k).copied();
         let breaks_url = *c == ':' && next(1) == Some('/') && next(2) == Some('/');
-        let breaks_mention = *c == '<' && matches!(next(1), Some('a' | 'A')) && matches!(next(2), Some('t' | 'T'));
+        let breaks_mention =
+            *c == '<' && matches!(next(1), Some('a' | 'A')) && matches!(next(2), Some('t' | 'T'));
         if breaks_url || breaks_mention {
             out.push(JOINER);
         }
@@ -129,7 +130,8 @@ impl Card {
             })
             .collect();
         if !inlines.is_empty() {
-            self.body.push(json!({"type": "RichTextBlock", "inlines": inlines}));
+            self.body
+                .push(json!({"type": "RichTextBlock", "inlines": inlines}));
         }
     }
 
@@ -155,7 +157,8 @@ impl Card {
 
     fn link(&mut self, title: &str, url: Option<String>) {
         if let Some(url) = url {
-            self.actions.push(json!({"type": "Action.OpenUrl", "title": title, "url": url}));
+            self.actions
+                .push(json!({"type": "Action.OpenUrl", "title": title, "url": url}));
         }
     }
 
@@ -254,26 +257,50 @@ fn incident(alert: &Alert) -> Value {
     let region = d.and_then(|d| d.region.as_deref()).unwrap_or("-");
     let summary = match alert.kind {
         AlertKind::Probe => vec![
-            value(&who), ours(", owned by "), value(&owner),
-            ours(" outside the allowed owners, tried to assume "), value(role),
-            ours(" in account "), value(&alert.account_id), ours(" ("), value(region),
-            ours(") and was refused. Do not add it to the trust policy unless you know who this \
-                  is. Further probes from this owner are muted for a while."),
+            value(&who),
+            ours(", owned by "),
+            value(&owner),
+            ours(" outside the allowed owners, tried to assume "),
+            value(role),
+            ours(" in account "),
+            value(&alert.account_id),
+            ours(" ("),
+            value(region),
+            ours(
+                ") and was refused. Do not add it to the trust policy unless you know who this \
+                  is. Further probes from this owner are muted for a while.",
+            ),
         ],
         AlertKind::ForeignSuccess => vec![
-            value(&who), ours(", owned by "), value(&owner),
-            ours(" outside the allowed owners, assumed "), value(role),
-            ours(" in account "), value(&alert.account_id), ours(" ("), value(region),
-            ours("). Check what the session did in CloudTrail, then narrow the role's sub \
-                  condition to your own repositories."),
+            value(&who),
+            ours(", owned by "),
+            value(&owner),
+            ours(" outside the allowed owners, assumed "),
+            value(role),
+            ours(" in account "),
+            value(&alert.account_id),
+            ours(" ("),
+            value(region),
+            ours(
+                "). Check what the session did in CloudTrail, then narrow the role's sub \
+                  condition to your own repositories.",
+            ),
         ],
         _ => vec![
-            value(&who), ours(" could not assume "), value(role), ours(" in account "),
-            value(&alert.account_id), ours(" ("), value(region),
-            ours(format!("): {}.", match alert.attempts {
-                0 | 1 => "first attempt".to_owned(),
-                n => plural(n, "attempt", "attempts"),
-            })),
+            value(&who),
+            ours(" could not assume "),
+            value(role),
+            ours(" in account "),
+            value(&alert.account_id),
+            ours(" ("),
+            value(region),
+            ours(format!(
+                "): {}.",
+                match alert.attempts {
+                    0 | 1 => "first attempt".to_owned(),
+                    n => plural(n, "attempt", "attempts"),
+                }
+            )),
         ],
     };
     card.line(summary);
@@ -318,7 +345,11 @@ fn incident(alert: &Alert) -> Value {
         }
         links_of(&mut card, d);
     }
-    card.footer(alert.kind.as_str(), &alert.thread_id, d.and_then(|d| d.event_id.as_deref()));
+    card.footer(
+        alert.kind.as_str(),
+        &alert.thread_id,
+        d.and_then(|d| d.event_id.as_deref()),
+    );
     card.finish()
 }
 
@@ -345,7 +376,10 @@ fn facts(card: &mut Card, alert: &Alert, d: &Diagnosis) {
             _ => card.fact("Ref", git_ref),
         }
     }
-    card.line(vec![Run::Bold("Attempts: ".to_owned()), ours(alert.attempts.to_string())]);
+    card.line(vec![
+        Run::Bold("Attempts: ".to_owned()),
+        ours(alert.attempts.to_string()),
+    ]);
     if let Some(provider) = &d.provider {
         card.fact("Provider", provider);
     }
@@ -378,7 +412,10 @@ fn conditions(card: &mut Card, d: &Diagnosis) {
             expected.push(value(v));
         }
         if c.expected.len() > MAX_EXPECTED_VALUES {
-            expected.push(ours(format!(" and {} more", c.expected.len() - MAX_EXPECTED_VALUES)));
+            expected.push(ours(format!(
+                " and {} more",
+                c.expected.len() - MAX_EXPECTED_VALUES
+            )));
         }
         card.line(expected);
         let actual = match &c.actual {
@@ -389,20 +426,29 @@ fn conditions(card: &mut Card, d: &Diagnosis) {
         card.line(vec![ours("actual: "), actual]);
     }
     if d.failed_conditions.len() > MAX_CONDITIONS {
-        card.line(vec![ours(format!("… and {} more", d.failed_conditions.len() - MAX_CONDITIONS))]);
+        card.line(vec![ours(format!(
+            "… and {} more",
+            d.failed_conditions.len() - MAX_CONDITIONS
+        ))]);
     }
 }
 
 fn links_of(card: &mut Card, d: &Diagnosis) {
     let partition = links::partition_of(d.role_arn.as_deref());
     if let (Some(region), Some(event_id)) = (&d.region, &d.event_id) {
-        card.link("CloudTrail event", links::cloudtrail_event(partition, region, event_id));
+        card.link(
+            "CloudTrail event",
+            links::cloudtrail_event(partition, region, event_id),
+        );
     }
     if let (Some(role), false) = (&d.role_name, d.cause == Cause::RoleNotFound) {
         card.link("IAM role", links::iam_role(partition, role));
     }
     if let (Some(repository), Some(run)) = (&d.claims.repository, &d.github_run_id) {
-        card.link("GitHub run", links::github_run(d.provider.as_deref(), repository, run));
+        card.link(
+            "GitHub run",
+            links::github_run(d.provider.as_deref(), repository, run),
+        );
     }
 }
 
@@ -428,14 +474,20 @@ fn spike(alert: &Alert) -> Value {
     let window = duration(spike.window_seconds);
     let mut card = Card::new();
     if alert.kind == AlertKind::Recovery {
-        card.title("✅ Recovered · OIDC assume-role failures back to normal", Severity::Info);
+        card.title(
+            "✅ Recovered · OIDC assume-role failures back to normal",
+            Severity::Info,
+        );
         card.line(vec![ours(format!(
             "Failures are back to normal: {} in the last {window}, against a baseline of {:.1} per window.",
             spike.failures, spike.baseline
         ))]);
     } else {
         card.title(
-            &format!("{} · Spike in OIDC assume-role failures", severity_words(alert.severity)),
+            &format!(
+                "{} · Spike in OIDC assume-role failures",
+                severity_words(alert.severity)
+            ),
             alert.severity,
         );
         let mut summary = vec![ours(format!("{} failures in the last {window}", spike.failures))];
@@ -443,7 +495,10 @@ fn spike(alert: &Alert) -> Value {
             summary.push(ours(format!(", {n} of them on role ")));
             summary.push(value(role));
         }
-        summary.push(ours(format!(", against a baseline of {:.1} per window.", spike.baseline)));
+        summary.push(ours(format!(
+            ", against a baseline of {:.1} per window.",
+            spike.baseline
+        )));
         card.line(summary);
     }
     notes(&mut card, alert);
@@ -456,8 +511,16 @@ fn spike(alert: &Alert) -> Value {
 }
 
 fn alarm_card(alarm: &AlarmNotice, breakdown: Option<&Breakdown>) -> Value {
-    let new = if alarm.new_state_value.is_empty() { "UNKNOWN" } else { &alarm.new_state_value };
-    let name = if alarm.alarm_name.is_empty() { "unnamed alarm" } else { &alarm.alarm_name };
+    let new = if alarm.new_state_value.is_empty() {
+        "UNKNOWN"
+    } else {
+        &alarm.new_state_value
+    };
+    let name = if alarm.alarm_name.is_empty() {
+        "unnamed alarm"
+    } else {
+        &alarm.alarm_name
+    };
     let mut card = Card::new();
     let state = match new {
         "ALARM" => "🚨 ALARM",
@@ -469,7 +532,11 @@ fn alarm_card(alarm: &AlarmNotice, breakdown: Option<&Breakdown>) -> Value {
         ours("CloudWatch alarm "),
         value(name),
         ours(" changed from "),
-        value(if alarm.old_state_value.is_empty() { "-" } else { &alarm.old_state_value }),
+        value(if alarm.old_state_value.is_empty() {
+            "-"
+        } else {
+            &alarm.old_state_value
+        }),
         ours(" to "),
         value(new),
         ours("."),
@@ -496,25 +563,41 @@ fn alarm_card(alarm: &AlarmNotice, breakdown: Option<&Breakdown>) -> Value {
         None => card.fact("Changed", &alarm.state_change_time),
     }
     if let (Some(namespace), Some(metric)) = (&t.namespace, &t.metric_name) {
-        card.line(vec![Run::Bold("Metric: ".to_owned()), value(namespace), ours(" "), value(metric)]);
+        card.line(vec![
+            Run::Bold("Metric: ".to_owned()),
+            value(namespace),
+            ours(" "),
+            value(metric),
+        ]);
     }
     if !alarm.new_state_reason.is_empty() {
         card.heading("Reason");
         card.line(vec![Run::Prose(alarm.new_state_reason.clone())]);
     }
     if let Some(b) = breakdown {
-        card.heading(&format!("Failures in the window ({} to {})", utc(b.start), utc(b.end)));
+        card.heading(&format!(
+            "Failures in the window ({} to {})",
+            utc(b.start),
+            utc(b.end)
+        ));
         if b.by_cause.is_empty() && b.by_role.is_empty() {
             card.line(vec![ours("None recorded by cause or role.")]);
         }
         for (label, items) in [("By cause", &b.by_cause), ("By role", &b.by_role)] {
             for (name, n) in items.iter().take(MAX_TOP) {
-                card.line(vec![ours(format!("{label}: ")), value(name), ours(format!(": {}", number(*n)))]);
+                card.line(vec![
+                    ours(format!("{label}: ")),
+                    value(name),
+                    ours(format!(": {}", number(*n))),
+                ]);
             }
         }
     }
     card.link("Alarm in CloudWatch", links::cloudwatch_alarm(&alarm.alarm_arn));
-    card.line(vec![ours("oidc-watch · CloudWatch alarm "), value(&alarm.alarm_arn)]);
+    card.line(vec![
+        ours("oidc-watch · CloudWatch alarm "),
+        value(&alarm.alarm_arn),
+    ]);
     card.finish()
 }
 
@@ -524,7 +607,10 @@ mod tests {
 
     #[test]
     fn untrusted_text_forms_no_link_or_mention() {
-        assert_eq!(untrusted("https://evil.example/x", 200), "https:\u{2060}//evil.example/x");
+        assert_eq!(
+            untrusted("https://evil.example/x", 200),
+            "https:\u{2060}//evil.example/x"
+        );
         assert_eq!(untrusted("<at>Boss</at>", 200), "<\u{2060}at>Boss</at>");
         assert_eq!(untrusted("a\u{202E}b", 200), "a\\u{202e}b");
         assert!(untrusted(&"x".repeat(5000), 200).chars().count() <= 200);

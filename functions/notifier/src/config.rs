@@ -1,6 +1,7 @@
 //! Configuration from the environment, read once at init; a bad value fails init with a
-//! message naming the variable. The Slack credential itself is never an environment
-//! value: only where to read it (Secrets Manager or an SSM SecureString).
+//! message naming the variable. The channel's credential (Slack webhook URL or bot token,
+//! Teams workflow URL) is never an environment value: only where to read it (Secrets
+//! Manager or an SSM SecureString).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -12,9 +13,19 @@ pub use oidc_watch_aws::env::{
 use oidc_watch_aws::env::{Env, Variable};
 pub use oidc_watch_aws::secrets::SecretLocation;
 
+use crate::http::RetryPolicy;
 use crate::secrets::is_acceptable_url;
-use crate::slack::{RetryPolicy, DEFAULT_API_URL};
+use crate::slack::DEFAULT_API_URL;
 
+/// Where alerts go: `slack` or `teams` (a Teams Workflows incoming webhook).
+pub const NOTIFIER_CHANNEL: Variable = Variable::choice("NOTIFIER_CHANNEL", "slack", &["slack", "teams"]);
+/// Teams: exactly one of this (Secrets Manager) and [`TEAMS_PARAMETER_NAME`] (SSM
+/// SecureString) holds the workflow's URL.
+pub const TEAMS_SECRET_ID: Variable = Variable::text("TEAMS_SECRET_ID");
+pub const TEAMS_PARAMETER_NAME: Variable = Variable::text("TEAMS_PARAMETER_NAME");
+pub const TEAMS_MAX_ATTEMPTS: Variable = Variable::number("TEAMS_MAX_ATTEMPTS", "4", 1, 10);
+pub const TEAMS_MAX_RETRY_AFTER_SECONDS: Variable =
+    Variable::number("TEAMS_MAX_RETRY_AFTER_SECONDS", "10", 0, 60);
 pub const SLACK_MODE: Variable = Variable::choice("SLACK_MODE", "webhook", &["webhook", "bot"]);
 /// Exactly one of this (Secrets Manager) and [`SLACK_PARAMETER_NAME`] (SSM SecureString).
 pub const SLACK_SECRET_ID: Variable = Variable::text("SLACK_SECRET_ID");
@@ -30,6 +41,11 @@ pub const ALARM_BREAKDOWN: Variable = Variable::text("ALARM_BREAKDOWN").with_def
 
 /// Every variable oidc-notifier reads (docs/contracts.md, "Environment variables").
 pub const VARIABLES: &[Variable] = &[
+    NOTIFIER_CHANNEL,
+    TEAMS_SECRET_ID,
+    TEAMS_PARAMETER_NAME,
+    TEAMS_MAX_ATTEMPTS,
+    TEAMS_MAX_RETRY_AFTER_SECONDS,
     SLACK_MODE,
     SLACK_SECRET_ID,
     SLACK_PARAMETER_NAME,
@@ -45,7 +61,18 @@ pub const VARIABLES: &[Variable] = &[
 ];
 
 /// Variables that would put the credential in plain sight: refused.
-pub const FORBIDDEN: [&str; 3] = ["SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "SLACK_TOKEN"];
+pub const FORBIDDEN: [&str; 4] = [
+    "SLACK_WEBHOOK_URL",
+    "SLACK_BOT_TOKEN",
+    "SLACK_TOKEN",
+    "TEAMS_WEBHOOK_URL",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelKind {
+    Slack,
+    Teams,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -118,6 +145,8 @@ impl Routes {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
+    pub kind: ChannelKind,
+    /// Slack's mode; a Teams workflow is a webhook.
     pub mode: Mode,
     pub secret: SecretLocation,
     /// Bot mode: the default channel (ID or name).
@@ -146,11 +175,22 @@ impl Config {
             return Err(error(
                 name,
                 format!(
-                    "must not be set: store the Slack credential in Secrets Manager ({}) \
-                     or as an SSM SecureString ({})",
-                    SLACK_SECRET_ID.name, SLACK_PARAMETER_NAME.name
+                    "must not be set: store the credential in Secrets Manager ({} or {}) \
+                     or as an SSM SecureString ({} or {})",
+                    SLACK_SECRET_ID.name,
+                    TEAMS_SECRET_ID.name,
+                    SLACK_PARAMETER_NAME.name,
+                    TEAMS_PARAMETER_NAME.name
                 ),
             ));
+        }
+        let kind = env.choice(&NOTIFIER_CHANNEL, |v| match v {
+            "slack" => Some(ChannelKind::Slack),
+            "teams" => Some(ChannelKind::Teams),
+            _ => None,
+        })?;
+        if kind == ChannelKind::Teams {
+            return Self::teams(&env);
         }
         let mode = env.choice(&SLACK_MODE, |v| match v {
             "webhook" => Some(Mode::Webhook),
@@ -204,12 +244,65 @@ impl Config {
             ..RetryPolicy::default()
         };
         Ok(Config {
+            kind,
             mode,
             secret,
             channel,
             routes,
             api_url,
             retry,
+            state_table_name: env.required(&STATE_TABLE_NAME)?,
+            metrics_namespace,
+            alarm_breakdown: env.on_off(&ALARM_BREAKDOWN)?,
+            probe_alert_interval_seconds: env.number(&PROBE_ALERT_INTERVAL_SECONDS)?,
+        })
+    }
+}
+
+impl Config {
+    /// `NOTIFIER_CHANNEL=teams`: the workflow URL's location, the retry bounds and what
+    /// both channels share. Slack's variables have no meaning here and are refused, so a
+    /// half-switched deployment fails at init instead of posting nowhere.
+    fn teams(env: &Env<'_>) -> Result<Config, ConfigError> {
+        let slack_only = [
+            SLACK_MODE,
+            SLACK_SECRET_ID,
+            SLACK_PARAMETER_NAME,
+            SLACK_CHANNEL,
+            SLACK_ROUTES,
+        ];
+        if let Some(v) = slack_only.iter().find(|v| env.get(v.name).is_some()) {
+            return Err(error(
+                v.name,
+                "is a Slack setting: unset it with NOTIFIER_CHANNEL=teams",
+            ));
+        }
+        let (secret_id, parameter) = (TEAMS_SECRET_ID.name, TEAMS_PARAMETER_NAME.name);
+        let secret = match (env.text(&TEAMS_SECRET_ID), env.text(&TEAMS_PARAMETER_NAME)) {
+            (Some(id), None) => SecretLocation::SecretsManager(id.to_owned()),
+            (None, Some(name)) => SecretLocation::Parameter(name.to_owned()),
+            (Some(_), Some(_)) => return Err(error(secret_id, format!("set {secret_id} or {parameter}, not both"))),
+            (None, None) => {
+                return Err(error(
+                    secret_id,
+                    format!("{secret_id} (Secrets Manager) or {parameter} (SSM SecureString) is required with NOTIFIER_CHANNEL=teams"),
+                ))
+            }
+        };
+        let metrics_namespace = env.required(&METRICS_NAMESPACE)?;
+        validate_namespace(&metrics_namespace).map_err(|e| error(METRICS_NAMESPACE.name, e.to_string()))?;
+        Ok(Config {
+            kind: ChannelKind::Teams,
+            mode: Mode::Webhook,
+            secret,
+            channel: None,
+            routes: Routes::default(),
+            api_url: String::new(),
+            retry: RetryPolicy {
+                max_attempts: env.number(&TEAMS_MAX_ATTEMPTS)? as u32,
+                max_retry_after: Duration::from_secs(env.number(&TEAMS_MAX_RETRY_AFTER_SECONDS)? as u64),
+                ..RetryPolicy::default()
+            },
             state_table_name: env.required(&STATE_TABLE_NAME)?,
             metrics_namespace,
             alarm_breakdown: env.on_off(&ALARM_BREAKDOWN)?,
@@ -233,6 +326,35 @@ mod tests {
         (SLACK_SECRET_ID.name, "oidc-watch/slack"),
         (STATE_TABLE_NAME.name, "t"),
     ];
+
+    #[test]
+    fn teams_reads_its_own_credential_and_refuses_slack_settings() {
+        let teams = |extra: &[(&str, &str)]| {
+            let mut pairs = vec![(NOTIFIER_CHANNEL.name, "teams"), (STATE_TABLE_NAME.name, "t")];
+            pairs.extend_from_slice(extra);
+            Config::from_map(&env(&pairs))
+        };
+        let config = teams(&[(TEAMS_PARAMETER_NAME.name, "/oidc-watch/teams")]).unwrap();
+        assert_eq!(config.kind, ChannelKind::Teams);
+        assert_eq!(
+            config.secret,
+            SecretLocation::Parameter("/oidc-watch/teams".into())
+        );
+        assert_eq!(config.retry.max_attempts, 4);
+        assert_eq!(teams(&[]).unwrap_err().variable, TEAMS_SECRET_ID.name);
+        let both = teams(&[(TEAMS_SECRET_ID.name, "a"), (TEAMS_PARAMETER_NAME.name, "b")]);
+        assert_eq!(both.unwrap_err().variable, TEAMS_SECRET_ID.name);
+        let mixed = teams(&[(TEAMS_SECRET_ID.name, "a"), (SLACK_SECRET_ID.name, "b")]);
+        assert_eq!(mixed.unwrap_err().variable, SLACK_SECRET_ID.name);
+        let plain = teams(&[("TEAMS_WEBHOOK_URL", "https://example.invalid/workflows/x")]);
+        assert_eq!(plain.unwrap_err().variable, "TEAMS_WEBHOOK_URL");
+        let bad = Config::from_map(&env(&[
+            (NOTIFIER_CHANNEL.name, "email"),
+            REQUIRED[0],
+            REQUIRED[1],
+        ]));
+        assert_eq!(bad.unwrap_err().variable, NOTIFIER_CHANNEL.name);
+    }
 
     #[test]
     fn defaults() {

@@ -1,5 +1,7 @@
 //! oidc-notifier: oidc-monitor's alerts and CloudWatch alarm notifications, from the
-//! alert SNS topic to Slack.
+//! alert SNS topic to one chat channel ([`ports::Channel`]): Slack ([`slack`], Block Kit
+//! from [`render`]) or Microsoft Teams ([`teams`], an Adaptive Card from
+//! [`adaptive_card`]). Nothing below knows which.
 //!
 //! 1. Read each SNS record; what is neither an oidc-watch alert nor an alarm is logged
 //!    and dropped.
@@ -9,15 +11,16 @@
 //! 3. Probe alerts: at most one per owner per `PROBE_ALERT_INTERVAL_SECONDS`.
 //! 4. Alarms on oidc-watch metrics: the failures in the window by cause and by role
 //!    (`GetMetricData`).
-//! 5. Render Block Kit ([`render`]) and post: webhook, or bot token with threads (later
-//!    alerts of the same incident or spike, and an alarm's return to OK, go into the
-//!    thread of its first message; a recovery is also broadcast to the channel).
-//! 6. On a Slack failure, release the claim and fail the invocation: Lambda retries, and
-//!    the DLQ keeps what still fails.
+//! 5. Render in the channel's format and post; on a channel with threads (a Slack bot
+//!    token) later alerts of the same incident or spike, and an alarm's return to OK, go
+//!    into the thread of its first message, and a recovery is also broadcast.
+//! 6. On a channel failure, release the claim and fail the invocation: Lambda retries,
+//!    and the DLQ keeps what still fails.
 
 pub mod adaptive_card;
 pub mod config;
 pub mod escape;
+pub mod http;
 pub mod links;
 pub mod notice;
 pub mod ports;
@@ -25,6 +28,7 @@ pub mod render;
 pub mod secrets;
 pub mod slack;
 pub mod snippet;
+pub mod teams;
 pub mod words;
 
 use aws_lambda_events::sns::SnsRecord;
@@ -36,11 +40,11 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::notice::{parse_message, Notice};
 use crate::ports::{
-    AlarmBreakdown, BreakdownRequest, NotifierStore, PortError, PostRequest, Slack, SlackError, ThreadRef,
+    AlarmBreakdown, BreakdownRequest, Channel, ChannelError, NotifierStore, PortError, PostRequest, ThreadRef,
 };
 
 /// How long one invocation holds a message before another may take it over (covers the
-/// bounded Slack retries of [`slack::RetryPolicy`]).
+/// bounded retries of [`http::RetryPolicy`]).
 pub const DELIVERY_LEASE_SECONDS: i64 = 120;
 /// How long a delivered message id is remembered (SNS and Lambda retry for far less).
 pub const DELIVERY_TTL_SECONDS: i64 = 7 * 86_400;
@@ -48,19 +52,35 @@ pub const DELIVERY_TTL_SECONDS: i64 = 7 * 86_400;
 pub const THREAD_TTL_SECONDS: i64 = 14 * 86_400;
 
 /// Everything the handler needs, built once at init.
-pub struct Deps<S, D, B> {
+pub struct Deps<C, D, B> {
     pub config: Config,
-    pub slack: S,
+    pub channel: C,
     pub store: D,
     pub breakdown: B,
     /// Epoch seconds; injected so tests can move time.
     pub clock: Box<dyn Fn() -> i64 + Send + Sync>,
 }
 
+impl<C, D, B> Deps<C, D, B> {
+    /// The function's own wiring: the wall clock.
+    pub fn new(config: Config, channel: C, store: D, breakdown: B) -> Self {
+        Deps {
+            config,
+            channel,
+            store,
+            breakdown,
+            clock: Box::new(oidc_watch_aws::wall_clock_seconds),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
-    #[error("Slack: {0}")]
-    Slack(SlackError),
+    #[error("{channel}: {error}")]
+    Channel {
+        channel: &'static str,
+        error: ChannelError,
+    },
     #[error("state table: {0}")]
     State(PortError),
     /// Another invocation holds the message's claim and has not posted it yet: retry once
@@ -74,13 +94,13 @@ pub enum HandlerError {
 impl From<HandlerError> for Diagnostic {
     fn from(error: HandlerError) -> Diagnostic {
         let error_type = match &error {
-            HandlerError::Slack(e) if e.retryable() => "Retryable.Slack",
-            HandlerError::Slack(_) => "NonRetryable.SlackRejected",
-            HandlerError::State(_) => "Retryable.StateStore",
-            HandlerError::InFlight(_) => "Retryable.InFlight",
+            HandlerError::Channel { channel, error } if error.retryable() => format!("Retryable.{channel}"),
+            HandlerError::Channel { channel, .. } => format!("NonRetryable.{channel}Rejected"),
+            HandlerError::State(_) => "Retryable.StateStore".to_owned(),
+            HandlerError::InFlight(_) => "Retryable.InFlight".to_owned(),
         };
         Diagnostic {
-            error_type: error_type.to_owned(),
+            error_type,
             error_message: error.to_string(),
         }
     }
@@ -138,9 +158,9 @@ fn bounded(value: &str) -> String {
 }
 
 #[tracing::instrument(skip_all, fields(request_id = %event.context.request_id))]
-pub async fn handle<S, D, B>(event: LambdaEvent<Value>, deps: &Deps<S, D, B>) -> Result<Outcome, HandlerError>
+pub async fn handle<C, D, B>(event: LambdaEvent<Value>, deps: &Deps<C, D, B>) -> Result<Outcome, HandlerError>
 where
-    S: Slack,
+    C: Channel,
     D: NotifierStore,
     B: AlarmBreakdown,
 {
@@ -210,9 +230,9 @@ fn kind_of(notice: &Notice) -> String {
     }
 }
 
-async fn deliver<S, D, B>(record: &SnsRecord, deps: &Deps<S, D, B>) -> Result<DeliveryOutcome, HandlerError>
+async fn deliver<C, D, B>(record: &SnsRecord, deps: &Deps<C, D, B>) -> Result<DeliveryOutcome, HandlerError>
 where
-    S: Slack,
+    C: Channel,
     D: NotifierStore,
     B: AlarmBreakdown,
 {
@@ -287,15 +307,15 @@ where
     }
 }
 
-async fn post<S, D, B>(
+async fn post<C, D, B>(
     notice: &Notice,
     message_id: &str,
     now: i64,
-    deps: &Deps<S, D, B>,
+    deps: &Deps<C, D, B>,
     outcome: &mut DeliveryOutcome,
 ) -> Result<(), HandlerError>
 where
-    S: Slack,
+    C: Channel,
     D: NotifierStore,
     B: AlarmBreakdown,
 {
@@ -349,7 +369,7 @@ where
         }
         _ => None,
     };
-    let payload = render::render(notice, breakdown.as_ref()).payload();
+    let payload = deps.channel.render(notice, breakdown.as_ref());
     let channel = config
         .routes
         .channel_for(owner.as_deref(), account.as_deref())
@@ -360,7 +380,7 @@ where
     let resolves = matches!(threading, Threading::Resolves);
     let mut reply_to: Option<ThreadRef> = None;
     let mut opens = false;
-    if deps.slack.threads() {
+    if deps.channel.threads() {
         let mut existing = deps.store.thread(&thread_id).await.map_err(HandlerError::State)?;
         if let (None, Threading::Resolves, Some(alias)) = (&existing, &threading, &alias) {
             existing = deps.store.thread(alias).await.map_err(HandlerError::State)?;
@@ -372,7 +392,7 @@ where
         }
     }
     let posted = deps
-        .slack
+        .channel
         .post(PostRequest {
             payload: &payload,
             channel: reply_to.as_ref().map(|t| t.channel.as_str()).or(channel),
@@ -380,7 +400,10 @@ where
             broadcast: resolves && reply_to.is_some(),
         })
         .await
-        .map_err(HandlerError::Slack)?;
+        .map_err(|error| HandlerError::Channel {
+            channel: deps.channel.name(),
+            error,
+        })?;
     outcome.in_thread = reply_to.is_some();
     outcome.ts = posted.ts.clone();
     if opens {
@@ -401,7 +424,8 @@ where
         message_id = %bounded(message_id),
         kind = %kind_of(notice),
         in_thread = outcome.in_thread,
-        "posted to Slack"
+        channel = deps.channel.name(),
+        "posted"
     );
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! The Slack port oidc-notifier posts through; adapter: [`crate::slack`]. Its state and
+//! The channel port oidc-notifier posts through; adapters: [`crate::slack`] and
+//! [`crate::teams`], each with its renderer. Its state and
 //! the alarm breakdown are ports of `diagnosis` ([`diagnosis::ports::NotifierStore`],
 //! [`diagnosis::ports::AlarmBreakdown`]), adapters in `oidc-watch-aws`. [`memory`] holds a
 //! recording Slack for tests and local runs.
@@ -11,12 +12,14 @@ pub use diagnosis::ports::{
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::notice::Notice;
+
 /// One message to post.
 #[derive(Debug, Clone, Copy)]
 pub struct PostRequest<'a> {
-    /// `text`, `blocks` and options, as [`crate::render::Rendered::payload`] builds them.
+    /// The body, as [`Channel::render`] built it.
     pub payload: &'a Value,
-    /// Bot mode: the channel (a webhook is bound to its own).
+    /// Slack bot mode: the channel (a webhook is bound to its own).
     pub channel: Option<&'a str>,
     /// Bot mode: reply in this thread.
     pub thread_ts: Option<&'a str>,
@@ -24,7 +27,7 @@ pub struct PostRequest<'a> {
     pub broadcast: bool,
 }
 
-/// What Slack said about a posted message (bot mode only knows its `ts`).
+/// What the service said about a posted message (a Slack bot's post has a `ts`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Posted {
     pub channel: Option<String>,
@@ -32,30 +35,38 @@ pub struct Posted {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SlackError {
+pub enum ChannelError {
     /// 429 with a `Retry-After` beyond what one invocation may wait, or too many 429s.
-    #[error("rate limited by Slack (Retry-After {retry_after:?} s) after {attempts} attempts")]
+    #[error("rate limited (Retry-After {retry_after:?} s) after {attempts} attempts")]
     RateLimited { retry_after: Option<u64>, attempts: u32 },
-    /// 5xx, a retryable Slack error or a transport failure, still after every attempt.
-    #[error("Slack unavailable after {attempts} attempts: {detail}")]
+    /// 5xx, a retryable service error or a transport failure, still after every attempt.
+    #[error("unavailable after {attempts} attempts: {detail}")]
     Unavailable { detail: String, attempts: u32 },
-    /// Slack refused the message for good (`invalid_auth`, `channel_not_found`, …).
-    #[error("Slack rejected the message: {error}")]
+    /// The service refused the message for good (`invalid_auth`, a deleted workflow, …).
+    #[error("rejected the message: {error}")]
     Rejected { error: String },
 }
 
-impl SlackError {
-    /// Worth another invocation: Slack may be back, or the rate limit over, by then.
+impl ChannelError {
+    /// Worth another invocation: the service may be back, or the rate limit over, by then.
     pub fn retryable(&self) -> bool {
-        !matches!(self, SlackError::Rejected { .. })
+        !matches!(self, ChannelError::Rejected { .. })
     }
 }
 
-pub trait Slack {
-    /// True when posts return a `ts` a thread can hang from (bot token, not webhook).
+/// Where alerts go: a chat service and its renderer. Dedupe, routing, threading and probe
+/// muting are the handler's and do not know which service this is.
+pub trait Channel {
+    /// The service, as error types and logs name it: `Slack`, `Teams`.
+    fn name(&self) -> &'static str;
+
+    /// True when posts return an id a thread can hang from (a Slack bot token).
     fn threads(&self) -> bool;
 
-    fn post(&self, request: PostRequest<'_>) -> impl Future<Output = Result<Posted, SlackError>> + Send;
+    /// The message body for `notice`, in the service's own format.
+    fn render(&self, notice: &Notice, breakdown: Option<&Breakdown>) -> Value;
+
+    fn post(&self, request: PostRequest<'_>) -> impl Future<Output = Result<Posted, ChannelError>> + Send;
 }
 
 /// A recording Slack for tests and local runs.
@@ -96,17 +107,25 @@ pub mod memory {
         }
     }
 
-    impl Slack for MemorySlack {
+    impl Channel for MemorySlack {
+        fn name(&self) -> &'static str {
+            "Slack"
+        }
+
         fn threads(&self) -> bool {
             self.bot
         }
 
-        async fn post(&self, request: PostRequest<'_>) -> Result<Posted, SlackError> {
+        fn render(&self, notice: &Notice, breakdown: Option<&Breakdown>) -> Value {
+            crate::render::render(notice, breakdown).payload()
+        }
+
+        async fn post(&self, request: PostRequest<'_>) -> Result<Posted, ChannelError> {
             {
                 let mut fail = self.fail_next.lock().unwrap_or_else(|e| e.into_inner());
                 if *fail > 0 {
                     *fail -= 1;
-                    return Err(SlackError::Unavailable {
+                    return Err(ChannelError::Unavailable {
                         detail: "HTTP 503".to_owned(),
                         attempts: 1,
                     });

@@ -1,4 +1,5 @@
-//! The Slack credential out of the value read at init from Secrets Manager or an SSM
+//! The channel credential (a Slack webhook URL or bot token, a Teams workflow URL) out
+//! of the value read at init from Secrets Manager or an SSM
 //! SecureString parameter (`oidc_watch_aws::secrets`); never from a plain environment
 //! variable or the template.
 //!
@@ -9,7 +10,7 @@
 use serde_json::Value;
 
 use crate::config::Mode;
-use crate::slack::Secret;
+use crate::http::Secret;
 
 pub use oidc_watch_aws::secrets::SecretError;
 

@@ -15,8 +15,9 @@ use common::*;
 use diagnosis::ports::memory::{FixedBreakdown, MemoryNotifierStore as MemoryStore};
 use lambda_runtime::{Context, LambdaEvent};
 use oidc_notifier::config::Config;
-use oidc_notifier::ports::{PostRequest, Posted, Slack, SlackError};
-use oidc_notifier::slack::{RetryPolicy, Secret, SlackClient, Target};
+use oidc_notifier::http::{RetryPolicy, Secret};
+use oidc_notifier::ports::{Channel, ChannelError, PostRequest, Posted};
+use oidc_notifier::slack::{SlackClient, Target};
 use oidc_notifier::{handle, Deps, Status};
 use serde_json::{json, Value};
 
@@ -142,7 +143,7 @@ async fn a_retry_after_beyond_the_bound_gives_up_at_once() {
     let error = client.post(request(&payload)).await.unwrap_err();
     assert_eq!(
         error,
-        SlackError::RateLimited {
+        ChannelError::RateLimited {
             retry_after: Some(120),
             attempts: 1
         }
@@ -166,7 +167,7 @@ async fn server_errors_are_retried_with_backoff_then_given_up() {
     down.script(std::iter::repeat_n(Reply::server_error(), 10));
     let error = webhook_client(&down).post(request(&payload)).await.unwrap_err();
     assert!(
-        matches!(error, SlackError::Unavailable { attempts: 3, .. }),
+        matches!(error, ChannelError::Unavailable { attempts: 3, .. }),
         "{error:?}"
     );
     assert!(error.retryable());
@@ -187,7 +188,7 @@ async fn slack_transient_errors_are_retried_and_rejections_are_not() {
     let error = bot_client(&stub).post(request(&payload)).await.unwrap_err();
     assert_eq!(
         error,
-        SlackError::Rejected {
+        ChannelError::Rejected {
             error: "invalid_auth".into()
         }
     );
@@ -223,7 +224,7 @@ async fn an_unreachable_slack_is_a_retryable_error_without_the_secret() {
     let payload = message();
     let error = client.post(request(&payload)).await.unwrap_err();
     assert!(
-        matches!(error, SlackError::Unavailable { attempts: 3, .. }),
+        matches!(error, ChannelError::Unavailable { attempts: 3, .. }),
         "{error:?}"
     );
     assert!(!error.to_string().contains("SECRET"), "{error}");
@@ -246,14 +247,14 @@ fn deps(client: SlackClient, bot: bool) -> Deps<SlackClient, MemoryStore, FixedB
     let clock = Arc::new(AtomicI64::new(T0));
     Deps {
         config: Config::from_map(&env).unwrap(),
-        slack: client,
+        channel: client,
         store: MemoryStore::default(),
         breakdown: FixedBreakdown::default(),
         clock: Box::new(move || clock.load(Ordering::SeqCst)),
     }
 }
 
-async fn invoke<S: Slack>(
+async fn invoke<S: Channel>(
     deps: &Deps<S, MemoryStore, FixedBreakdown>,
     payload: Value,
 ) -> Result<oidc_notifier::Outcome, oidc_notifier::HandlerError> {

@@ -37,7 +37,7 @@ fn config(extra: &[(&str, &str)]) -> Config {
 fn deps_with(slack: MemorySlack, config: Config, clock: Arc<AtomicI64>) -> TestDeps {
     Deps {
         config,
-        slack,
+        channel: slack,
         store: MemoryStore::default(),
         breakdown: FixedBreakdown {
             breakdown: Breakdown {
@@ -107,7 +107,7 @@ async fn every_alert_and_alarm_posts_exactly_one_message() {
         assert_eq!(statuses(&outcome), [Status::Posted], "{file}");
         expected += 1;
     }
-    let posts = deps.slack.posts();
+    let posts = deps.channel.posts();
     assert_eq!(posts.len(), expected);
     for post in &posts {
         assert!(post.payload["blocks"].as_array().is_some_and(|b| !b.is_empty()));
@@ -138,7 +138,7 @@ async fn what_is_not_an_alert_is_dropped() {
         let outcome = invoke(&deps, payload.clone()).await.unwrap();
         assert_eq!(statuses(&outcome), [Status::Dropped], "{payload}");
     }
-    assert!(deps.slack.posts().is_empty());
+    assert!(deps.channel.posts().is_empty());
 }
 
 #[tokio::test]
@@ -153,7 +153,7 @@ async fn a_redelivered_message_is_not_posted_twice() {
         statuses(&invoke(&deps, event.clone()).await.unwrap()),
         [Status::Duplicate]
     );
-    assert_eq!(deps.slack.posts().len(), 1);
+    assert_eq!(deps.channel.posts().len(), 1);
 }
 
 #[tokio::test]
@@ -167,26 +167,26 @@ async fn one_alert_published_twice_is_posted_once() {
             [status]
         );
     }
-    assert_eq!(deps.slack.posts().len(), 1);
+    assert_eq!(deps.channel.posts().len(), 1);
     // Its recovery shares the thread but is another alert.
     invoke(&deps, alert_event("m-3", &spike())).await.unwrap();
     invoke(&deps, alert_event("m-4", &recovery())).await.unwrap();
-    assert_eq!(deps.slack.posts().len(), 3);
+    assert_eq!(deps.channel.posts().len(), 3);
 }
 
 #[tokio::test]
 async fn when_slack_is_down_the_invocation_fails_and_its_retry_posts_once() {
     let deps = webhook();
-    *deps.slack.fail_next.lock().unwrap() = 1;
+    *deps.channel.fail_next.lock().unwrap() = 1;
     let event = alert_event("m-1", &probe());
     let error = invoke(&deps, event.clone()).await.unwrap_err();
     assert!(
-        matches!(error, HandlerError::Slack(ref e) if e.retryable()),
+        matches!(error, HandlerError::Channel { channel: "Slack", ref error } if error.retryable()),
         "{error}"
     );
     let diagnostic: Diagnostic = error.into();
     assert_eq!(diagnostic.error_type, "Retryable.Slack");
-    assert!(deps.slack.posts().is_empty());
+    assert!(deps.channel.posts().is_empty());
     // SNS/Lambda retry the same message: the claim was released, the probe token is the
     // message's own, and it posts once.
     assert_eq!(
@@ -197,7 +197,7 @@ async fn when_slack_is_down_the_invocation_fails_and_its_retry_posts_once() {
         statuses(&invoke(&deps, event).await.unwrap()),
         [Status::Duplicate]
     );
-    assert_eq!(deps.slack.posts().len(), 1);
+    assert_eq!(deps.channel.posts().len(), 1);
 }
 
 #[tokio::test]
@@ -206,7 +206,7 @@ async fn a_state_table_failure_fails_the_invocation_before_posting() {
     deps.store = MemoryStore::failing();
     let error = invoke(&deps, alert_event("m-1", &spike())).await.unwrap_err();
     assert_eq!(Diagnostic::from(error).error_type, "Retryable.StateStore");
-    assert!(deps.slack.posts().is_empty());
+    assert!(deps.channel.posts().is_empty());
 }
 
 #[tokio::test]
@@ -254,7 +254,7 @@ async fn probes_are_muted_per_owner() {
         statuses(&invoke(&deps, alert_event("p-4", &later)).await.unwrap()),
         [Status::Posted]
     );
-    assert_eq!(deps.slack.posts().len(), 3);
+    assert_eq!(deps.channel.posts().len(), 3);
 }
 
 #[tokio::test]
@@ -262,7 +262,7 @@ async fn bot_mode_threads_an_incident_and_its_recovery() {
     let deps = bot(&[]);
     let first = invoke(&deps, alert_event("s-1", &spike())).await.unwrap();
     assert!(!first.deliveries[0].in_thread);
-    let root = deps.slack.posts()[0].clone();
+    let root = deps.channel.posts()[0].clone();
     assert_eq!(root.channel.as_deref(), Some("C0DEFAULT"));
     assert_eq!(
         deps.store.thread_of("spike-all-1791296700"),
@@ -281,7 +281,7 @@ async fn bot_mode_threads_an_incident_and_its_recovery() {
     let again = invoke(&deps, alert_event("s-2", &again)).await.unwrap();
     let recovered = invoke(&deps, alert_event("s-3", &recovery())).await.unwrap();
     assert!(again.deliveries[0].in_thread && recovered.deliveries[0].in_thread);
-    let posts = deps.slack.posts();
+    let posts = deps.channel.posts();
     assert_eq!(posts.len(), 3);
     assert_eq!(posts[1].thread_ts.as_deref(), Some(root.ts.as_str()));
     assert!(!posts[1].broadcast);
@@ -295,8 +295,8 @@ async fn bot_mode_threads_an_incident_and_its_recovery() {
     let recovered = invoke(&deps2, alert_event("s-9", &late)).await.unwrap();
     assert!(recovered.deliveries[0].in_thread);
     assert_eq!(
-        deps2.slack.posts()[1].thread_ts,
-        Some(deps2.slack.posts()[0].ts.clone())
+        deps2.channel.posts()[1].thread_ts,
+        Some(deps2.channel.posts()[0].ts.clone())
     );
     // A different incident starts its own thread.
     let other = invoke(
@@ -309,7 +309,7 @@ async fn bot_mode_threads_an_incident_and_its_recovery() {
     .await
     .unwrap();
     assert!(!other.deliveries[0].in_thread);
-    assert_eq!(deps.slack.posts()[3].thread_ts, None);
+    assert_eq!(deps.channel.posts()[3].thread_ts, None);
 }
 
 #[tokio::test]
@@ -328,7 +328,7 @@ async fn bot_mode_threads_an_alarm_until_it_is_ok_again() {
     invoke(&deps, alarm).await.unwrap();
     let resolved = invoke(&deps, ok).await.unwrap();
     let reopened = invoke(&deps, again).await.unwrap();
-    let posts = deps.slack.posts();
+    let posts = deps.channel.posts();
     assert_eq!(posts.len(), 3);
     assert!(resolved.deliveries[0].in_thread);
     assert_eq!(posts[1].thread_ts.as_deref(), Some(posts[0].ts.as_str()));
@@ -355,7 +355,7 @@ async fn bot_mode_routes_owners_and_accounts_to_channels() {
     .await
     .unwrap();
     invoke(&deps, alert_event("r-3", &spike())).await.unwrap();
-    let channels: Vec<Option<String>> = deps.slack.posts().into_iter().map(|p| p.channel).collect();
+    let channels: Vec<Option<String>> = deps.channel.posts().into_iter().map(|p| p.channel).collect();
     assert_eq!(
         channels,
         [
@@ -382,7 +382,7 @@ async fn alarms_on_oidc_watch_metrics_get_the_breakdown_for_their_window() {
         (requests[0].start, requests[0].end, requests[0].period),
         (T0 - 900, T0, 300)
     );
-    let posted = deps.slack.posts()[0].payload.to_string();
+    let posted = deps.channel.posts()[0].payload.to_string();
     assert!(posted.contains("`SubjectMismatch`: 3"), "{posted}");
 
     let off = deps_with(
@@ -394,7 +394,7 @@ async fn alarms_on_oidc_watch_metrics_get_the_breakdown_for_their_window() {
         .await
         .unwrap();
     assert!(off.breakdown.requests.lock().unwrap().is_empty());
-    assert_eq!(off.slack.posts().len(), 1);
+    assert_eq!(off.channel.posts().len(), 1);
 }
 
 #[tokio::test]
