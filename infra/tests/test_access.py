@@ -73,6 +73,23 @@ def test_without_a_parameter_name_the_notifier_has_no_ssm_permission(template):
     assert env["SLACK_SECRET_ID"] == {"Ref": "SlackSecretName"} and "SLACK_PARAMETER_NAME" not in env
 
 
+@pytest.mark.parametrize("parameter", ["", PARAMETER])
+def test_teams_reads_the_same_credential_location_and_no_slack_setting(template, parameter):
+    """AlertChannel teams: the workflow URL is read from the same secret or parameter (so
+    the permissions above hold unchanged), under the Teams variable names, and no Slack
+    variable reaches the function (config.rs refuses them with NOTIFIER_CHANNEL=teams)."""
+    deployed = with_parameters(template, AlertChannel="teams", SlackParameterName=parameter)
+    env = env_of(deployed, "NotifierFunction")
+    assert env["NOTIFIER_CHANNEL"] == {"Ref": "AlertChannel"}
+    assert not [name for name in env if name.startswith("SLACK_")], env
+    if parameter:
+        assert env["TEAMS_PARAMETER_NAME"] == {"Ref": "SlackParameterName"} and "TEAMS_SECRET_ID" not in env
+    else:
+        assert env["TEAMS_SECRET_ID"] == {"Ref": "SlackSecretName"} and "TEAMS_PARAMETER_NAME" not in env
+    slack = env_of(with_parameters(template), "NotifierFunction")
+    assert not [name for name in slack if name.startswith("TEAMS_")], slack
+
+
 def test_the_parameter_name_is_a_full_path(template):
     """The ARN is parameter${SlackParameterName}: right only for a name that starts with /."""
     pattern = template["Parameters"]["SlackParameterName"]["AllowedPattern"]

@@ -548,6 +548,32 @@ def test_the_webhook_url_from_an_ssm_securestring(notifier, published):
     assert_no_credential_in_logs(h, slack.webhook_path)
 
 
+def test_teams_gets_one_adaptive_card_per_alert_from_its_workflow_url(notifier, published):
+    """NOTIFIER_CHANNEL=teams as the template sets it: the workflow URL from Secrets Manager,
+    every alert one Adaptive Card on the stand-in's Workflows webhook, a redelivery nothing,
+    and the URL (a credential) in no log."""
+    h, chat = notifier, notifier.slack
+    h.put_secret(json.dumps({"webhook_url": chat.teams_url}), secret_id="oidc-watch/teams")
+    h.start_notifier(chat, "webhook", SLACK_MODE=None, SLACK_SECRET_ID=None, SLACK_API_URL=None,
+                     NOTIFIER_CHANNEL="teams", TEAMS_SECRET_ID="oidc-watch/teams")
+    for alert in published:
+        assert delivery(h.invoke(alert.event))["status"] == "posted", alert
+    assert delivery(h.invoke(published[0].event))["status"] == "duplicate"
+    posted = chat.delivered()
+    assert len(posted) == len(published), posted
+    for alert, request in zip(published, posted):
+        assert request["path"] == chat.teams_path, request["path"]
+        body = request["body"]
+        assert body["type"] == "message", body
+        (attachment,) = body["attachments"]
+        assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+        card = attachment["content"]
+        assert card["type"] == "AdaptiveCard" and card["body"][0]["type"] == "TextBlock", card
+        if alert.kind == "incident":
+            assert alert.attributes["cause"] in card["body"][0]["text"], card["body"][0]
+    assert_no_credential_in_logs(h, chat.teams_path)
+
+
 # --------------------------------------------------------------------------------------------
 # 6. The same SNS message twice at once (SNS delivers at least once)
 

@@ -15,12 +15,12 @@
 //! Every decision is `diagnosis::plan`'s; this crate asks it, calls the ports and feeds
 //! the answers back.
 
+pub mod contract;
 mod handler;
 mod incident;
 mod memo;
 mod spike;
 mod success;
-pub mod contract;
 
 use diagnosis::metrics::MetricRecord;
 use diagnosis::owner::Trust;
