@@ -60,9 +60,15 @@ fn card(posted: &Recorded) -> Value {
     let message = posted.json();
     assert_eq!(message["type"], "message");
     let attachment = &message["attachments"][0];
-    assert_eq!(attachment["contentType"], "application/vnd.microsoft.card.adaptive");
+    assert_eq!(
+        attachment["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
     let card = attachment["content"].clone();
-    assert_eq!((card["type"].as_str(), card["version"].as_str()), (Some("AdaptiveCard"), Some("1.4")));
+    assert_eq!(
+        (card["type"].as_str(), card["version"].as_str()),
+        (Some("AdaptiveCard"), Some("1.4"))
+    );
     card
 }
 
@@ -89,7 +95,10 @@ async fn one_card_per_alert_and_a_redelivery_posts_nothing() {
     let stub = ChatStandIn::start();
     let deps = deps(&stub);
     let events = [
-        alert_event("m-1", &incident("subject-mismatch/branch/github-feature-branch-vs-main-only-policy.json")),
+        alert_event(
+            "m-1",
+            &incident("subject-mismatch/branch/github-feature-branch-vs-main-only-policy.json"),
+        ),
         alert_event("m-2", &probe()),
         alert_event("m-3", &foreign_success()),
         alert_event("m-4", &spike()),
@@ -111,7 +120,11 @@ async fn one_card_per_alert_and_a_redelivery_posts_nothing() {
     let incident = card(&posted[0]);
     let (blocks, runs) = texts(&incident);
     assert!(blocks[0].contains("SubjectMismatch (Branch)"), "{blocks:?}");
-    assert!(runs.iter().any(|r| r == "repo:acme/web-app:ref:refs/heads/feature/login-form"), "{runs:?}");
+    assert!(
+        runs.iter()
+            .any(|r| r == "repo:acme/web-app:ref:refs/heads/feature/login-form"),
+        "{runs:?}"
+    );
     assert!(blocks.iter().any(|b| b.starts_with("Trust-policy change")));
     let links: Vec<&str> = incident["actions"]
         .as_array()
@@ -119,17 +132,25 @@ async fn one_card_per_alert_and_a_redelivery_posts_nothing() {
         .flatten()
         .map(|a| a["url"].as_str().unwrap_or_default())
         .collect();
-    assert!(links.iter().any(|l| l.starts_with("https://console.aws.amazon.com/cloudtrailv2/")), "{links:?}");
+    assert!(
+        links
+            .iter()
+            .any(|l| l.starts_with("https://console.aws.amazon.com/cloudtrailv2/")),
+        "{links:?}"
+    );
     // A stranger's probe gets no fix.
     let (probe_blocks, _) = texts(&card(&posted[1]));
-    assert!(!probe_blocks.iter().any(|b| b == "Fix" || b.starts_with("Trust-policy change")));
+    assert!(!probe_blocks
+        .iter()
+        .any(|b| b == "Fix" || b.starts_with("Trust-policy change")));
 }
 
 #[tokio::test]
 async fn a_strangers_text_forms_no_mention_link_or_markup() {
     let stub = ChatStandIn::start();
     let deps = deps(&stub);
-    let hostile = "x<at>Boss</at> [click](https://evil.example/p) **b** _i_ @here https://evil.example\u{202e}";
+    let hostile =
+        "x<at>Boss</at> [click](https://evil.example/p) **b** _i_ @here https://evil.example\u{202e}";
     let subject = format!("repo:acme/web-app:ref:refs/heads/{hostile}");
     let alert = incident_from(
         diagnosis_of_value(&with_subject(
@@ -143,7 +164,10 @@ async fn a_strangers_text_forms_no_mention_link_or_markup() {
     let card = card(&posted[0]);
     let (blocks, runs) = texts(&card);
     for block in &blocks {
-        assert!(!block.contains("evil") && !block.contains("Boss"), "untrusted text in a Markdown block: {block}");
+        assert!(
+            !block.contains("evil") && !block.contains("Boss"),
+            "untrusted text in a Markdown block: {block}"
+        );
     }
     assert!(runs.iter().any(|r| r.contains("Boss")), "the subject is shown");
     let all = serde_json::to_string(&card).unwrap();
@@ -161,7 +185,10 @@ async fn a_429_is_honoured_and_a_refused_card_goes_as_its_title() {
     let stub = ChatStandIn::start();
     let deps = deps(&stub);
     stub.script([Reply::rate_limited(1)]);
-    assert_eq!(invoke(&deps, alert_event("r-1", &spike())).await, [Status::Posted]);
+    assert_eq!(
+        invoke(&deps, alert_event("r-1", &spike())).await,
+        [Status::Posted]
+    );
     let requests = stub.requests();
     assert_eq!(requests.len(), 2);
     assert!(requests[1].at - requests[0].at >= Duration::from_millis(990));
@@ -171,7 +198,10 @@ async fn a_429_is_honoured_and_a_refused_card_goes_as_its_title() {
         headers: vec![],
         body: "request entity too large".into(),
     }]);
-    assert_eq!(invoke(&deps, alert_event("r-2", &recovery())).await, [Status::Posted]);
+    assert_eq!(
+        invoke(&deps, alert_event("r-2", &recovery())).await,
+        [Status::Posted]
+    );
     let posted = stub.posted();
     assert_eq!(posted.len(), 2);
     let (blocks, _) = texts(&card(&posted[1]));
@@ -179,7 +209,10 @@ async fn a_429_is_honoured_and_a_refused_card_goes_as_its_title() {
     assert!(blocks[0].contains("Recovered"));
 
     stub.fail_always(404);
-    let event = alert_event("r-3", &incident("subject-mismatch/tag/github-release-tag-vs-main-only-policy.json"));
+    let event = alert_event(
+        "r-3",
+        &incident("subject-mismatch/tag/github-release-tag-vs-main-only-policy.json"),
+    );
     let error = handle(LambdaEvent::new(event, Context::default()), &deps)
         .await
         .unwrap_err();
