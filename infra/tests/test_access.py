@@ -213,13 +213,11 @@ def test_the_monitor_can_write_transactions(template):
 # ------------------------------------------------------------------ 4. TTL
 
 
-def test_spike_items_can_expire_by_ttl(template):
+def test_spike_items_can_expire_by_ttl(template, code):
+    """The attribute both stores write (oidc_watch_aws::dynamodb::TTL_ATTRIBUTE; the adapter
+    tests check every item carries it) is the table's TTL."""
     ttl = template["Resources"]["StateTable"]["Properties"]["TimeToLiveSpecification"]
-    assert ttl == {"AttributeName": "expires_at", "Enabled": True}
-    # The attribute both stores write.
-    for store in ("functions/aws/src/dynamodb.rs", "functions/aws/src/notifier_store.rs"):
-        text = (ROOT / store).read_text()
-        assert re.search(r'"expires_at"|SET expires_at', text), store
+    assert ttl == {"AttributeName": code.contract["state_table"]["ttl_attribute"], "Enabled": True}
 
 
 # ------------------------------------------------------------------ 5. organisation

@@ -36,6 +36,7 @@ fn main() {
         .collect();
     let contract = json!({
         "namespace_default": DEFAULT_NAMESPACE,
+        "state_table": {"ttl_attribute": oidc_watch_aws::dynamodb::TTL_ATTRIBUTE},
         "metrics": metrics,
         "functions": {
             "monitor": {

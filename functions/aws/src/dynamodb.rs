@@ -18,6 +18,9 @@ use diagnosis::spike::{MinuteCount, SpikeState};
 pub const SDK_OPERATIONS: &[&str] = &["GetItem", "PutItem", "Query", "UpdateItem"];
 /// The partition-key prefixes this store writes; the monitor's role may touch no other.
 pub const KEY_PREFIXES: &[&str] = &["counter#", "event#", "incident#", "spike#", "success#", "token#"];
+/// The state table's TTL attribute (epoch seconds), which every item of both functions
+/// carries: the template's `TimeToLiveSpecification` names it.
+pub const TTL_ATTRIBUTE: &str = "expires_at";
 
 pub struct DynamoStateStore {
     client: aws_sdk_dynamodb::Client,
@@ -255,7 +258,7 @@ impl DynamoStateStore {
                 "event_ids".to_owned(),
                 AttributeValue::Ss(vec![event_id.to_owned()]),
             ),
-            ("expires_at".to_owned(), n(expires_at)),
+            (TTL_ATTRIBUTE.to_owned(), n(expires_at)),
         ]);
         put_if(
             &self.client,
@@ -332,7 +335,7 @@ fn remembered(item: &HashMap<String, AttributeValue>) -> usize {
 impl StateStore for DynamoStateStore {
     async fn first_sighting(&self, event_id: &str, expires_at: i64) -> Result<bool, PortError> {
         let mut item = self.key(format!("event#{}", key_part(event_id)), ONE);
-        item.insert("expires_at".to_owned(), n(expires_at));
+        item.insert(TTL_ATTRIBUTE.to_owned(), n(expires_at));
         put_if(
             &self.client,
             &self.table,
@@ -592,7 +595,7 @@ impl StateStore for DynamoStateStore {
             ("since".to_owned(), n(state.since)),
             ("last_alert".to_owned(), n(state.last_alert)),
             ("peak".to_owned(), n(state.peak)),
-            ("expires_at".to_owned(), n(expires_at)),
+            (TTL_ATTRIBUTE.to_owned(), n(expires_at)),
         ]);
         if let Some(pending) = &state.pending {
             let text = serde_json::to_string(pending)
@@ -629,7 +632,7 @@ impl StateStore for DynamoStateStore {
         let mut item = self.key(format!("token#{}", key_part(key)), ONE);
         item.insert("until".to_owned(), n(now + period));
         item.insert("holder".to_owned(), s(holder));
-        item.insert("expires_at".to_owned(), n(now + period + 86_400));
+        item.insert(TTL_ATTRIBUTE.to_owned(), n(now + period + 86_400));
         put_if(
             &self.client,
             &self.table,

@@ -65,7 +65,7 @@ impl NotifierStore for DynamoNotifierStore {
         item.extend([
             ("state".to_owned(), s("pending")),
             ("lease_until".to_owned(), n(now + lease)),
-            ("expires_at".to_owned(), n(expires_at)),
+            (crate::dynamodb::TTL_ATTRIBUTE.to_owned(), n(expires_at)),
         ]);
         put_if(
             &self.client,
@@ -159,7 +159,7 @@ impl NotifierStore for DynamoNotifierStore {
         item.extend([
             ("channel".to_owned(), s(&thread.channel)),
             ("ts".to_owned(), s(&thread.ts)),
-            ("expires_at".to_owned(), n(expires_at)),
+            (crate::dynamodb::TTL_ATTRIBUTE.to_owned(), n(expires_at)),
         ]);
         self.client
             .put_item()
@@ -176,7 +176,10 @@ impl NotifierStore for DynamoNotifierStore {
         item.extend([
             ("until".to_owned(), n(now + period)),
             ("holder".to_owned(), s(key_part(holder))),
-            ("expires_at".to_owned(), n(now + period + 86_400)),
+            (
+                crate::dynamodb::TTL_ATTRIBUTE.to_owned(),
+                n(now + period + 86_400),
+            ),
         ]);
         put_if(
             &self.client,

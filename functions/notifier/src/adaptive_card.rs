@@ -14,7 +14,7 @@
 //! Teams refuses messages over about 28 KB: [`render`] drops the optional parts of a card
 //! that would be larger, and falls back to the title alone.
 
-use diagnosis::alert::{change_summary, dominant_role, Alert, AlertKind, Severity, SpikeSummary};
+use diagnosis::alert::{change_summary, dominant_role, Alert, AlertKind, Severity};
 use diagnosis::{Cause, Diagnosis};
 use serde_json::{json, Value};
 
@@ -22,7 +22,7 @@ use crate::links;
 use crate::notice::{route_owner, AlarmNotice, Notice};
 use crate::ports::Breakdown;
 use crate::snippet::trust_policy_snippet;
-use crate::words::{comparison, duration, number, plural, role_of, trust_words, utc, who};
+use crate::words::{comparison, duration, number, plural, role_of, spike_of, trust_words, utc, who};
 
 /// Teams' documented limits for a posted message, and the bounds we choose below them.
 pub mod limits {
@@ -463,14 +463,7 @@ fn top(card: &mut Card, label: &str, items: &[(String, u64)]) {
 }
 
 fn spike(alert: &Alert) -> Value {
-    let spike = alert.spike.clone().unwrap_or(SpikeSummary {
-        scope: "-".to_owned(),
-        window_seconds: 0,
-        failures: alert.attempts,
-        baseline: 0.0,
-        top_roles: Vec::new(),
-        top_causes: Vec::new(),
-    });
+    let spike = spike_of(alert);
     let window = duration(spike.window_seconds);
     let mut card = Card::new();
     if alert.kind == AlertKind::Recovery {

@@ -151,6 +151,37 @@ impl Poster {
         Ok(classify(status, &headers, &text))
     }
 
+    /// Posts `payload` through `send`; when the service refuses its form (blocks, a card),
+    /// posts `simpler(payload)` once instead.
+    pub async fn deliver<Fut>(
+        &self,
+        payload: &Value,
+        simpler: impl FnOnce(&Value) -> Value,
+        send: impl Fn(Value) -> Fut,
+    ) -> Result<Posted, ChannelError>
+    where
+        Fut: std::future::Future<Output = Result<Verdict, ChannelError>>,
+    {
+        match send(payload.clone()).await? {
+            Verdict::Done(posted) => Ok(posted),
+            Verdict::Refused(error) => {
+                tracing::warn!(service = self.service, error = %error, "the message's form was refused; posting its simpler form");
+                match send(simpler(payload)).await? {
+                    Verdict::Done(posted) => Ok(posted),
+                    Verdict::Fail(e) => Err(e),
+                    other => Err(ChannelError::Rejected {
+                        error: format!("{error}, then {other:?}"),
+                    }),
+                }
+            }
+            Verdict::Fail(e) => Err(e),
+            other => Err(ChannelError::Unavailable {
+                detail: format!("{other:?}"),
+                attempts: self.policy.max_attempts,
+            }),
+        }
+    }
+
     /// Sends what `request` builds, retrying within the policy's bounds, until `classify`
     /// calls an answer final.
     pub async fn send(

@@ -165,25 +165,11 @@ impl Channel for SlackClient {
     }
 
     async fn post(&self, request: PostRequest<'_>) -> Result<Posted, ChannelError> {
-        match self.send(self.body(&request, request.payload)).await? {
-            Verdict::Done(posted) => Ok(posted),
-            Verdict::Refused(error) => {
-                tracing::warn!(error = %error, "Slack refused the blocks; posting the text fallback");
-                let fallback = self.body(&request, &text_only(request.payload));
-                match self.send(fallback).await? {
-                    Verdict::Done(posted) => Ok(posted),
-                    Verdict::Fail(e) => Err(e),
-                    other => Err(ChannelError::Rejected {
-                        error: format!("{error}, then {other:?}"),
-                    }),
-                }
-            }
-            Verdict::Fail(e) => Err(e),
-            other => Err(ChannelError::Unavailable {
-                detail: format!("{other:?}"),
-                attempts: self.poster.policy.max_attempts,
-            }),
-        }
+        self.poster
+            .deliver(request.payload, text_only, |payload| {
+                self.send(self.body(&request, &payload))
+            })
+            .await
     }
 }
 

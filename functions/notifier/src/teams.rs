@@ -77,29 +77,12 @@ impl Channel for TeamsClient {
     }
 
     async fn post(&self, request: PostRequest<'_>) -> Result<Posted, ChannelError> {
-        let send = |payload: &Value| {
-            let payload = payload.clone();
-            self.poster
-                .send(move || self.poster.request(self.url.expose(), &payload), verdict)
-        };
-        match send(request.payload).await? {
-            Verdict::Done(posted) => Ok(posted),
-            Verdict::Refused(error) => {
-                tracing::warn!(error = %error, "Teams refused the card; posting its title alone");
-                match send(&title_only(request.payload)).await? {
-                    Verdict::Done(posted) => Ok(posted),
-                    Verdict::Fail(e) => Err(e),
-                    other => Err(ChannelError::Rejected {
-                        error: format!("{error}, then {other:?}"),
-                    }),
-                }
-            }
-            Verdict::Fail(e) => Err(e),
-            other => Err(ChannelError::Unavailable {
-                detail: format!("{other:?}"),
-                attempts: self.poster.policy.max_attempts,
-            }),
-        }
+        self.poster
+            .deliver(request.payload, title_only, |payload| {
+                self.poster
+                    .send(move || self.poster.request(self.url.expose(), &payload), verdict)
+            })
+            .await
     }
 }
 

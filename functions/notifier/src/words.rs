@@ -1,6 +1,7 @@
 //! The words every channel says the same way: counts, durations, times, who ran the job,
 //! whether its owner is ours. Plain text: each renderer escapes for its own markup.
 
+use diagnosis::alert::{Alert, SpikeSummary};
 use diagnosis::owner::Trust;
 use diagnosis::Diagnosis;
 
@@ -70,6 +71,19 @@ pub fn comparison(operator: &str) -> String {
         "LessThanLowerThreshold" => "below the band".to_owned(),
         other => other.to_owned(),
     }
+}
+
+/// A spike or recovery alert's summary; one without (a forged or truncated message) as
+/// its attempt count alone.
+pub fn spike_of(alert: &Alert) -> SpikeSummary {
+    alert.spike.clone().unwrap_or(SpikeSummary {
+        scope: "-".to_owned(),
+        window_seconds: 0,
+        failures: alert.attempts,
+        baseline: 0.0,
+        top_roles: Vec::new(),
+        top_causes: Vec::new(),
+    })
 }
 
 /// Whether the token's owner is ours, in words.

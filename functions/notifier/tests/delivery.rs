@@ -254,13 +254,6 @@ fn deps(client: SlackClient, bot: bool) -> Deps<SlackClient, MemoryStore, FixedB
     }
 }
 
-async fn invoke<S: Channel>(
-    deps: &Deps<S, MemoryStore, FixedBreakdown>,
-    payload: Value,
-) -> Result<oidc_notifier::Outcome, oidc_notifier::HandlerError> {
-    handle(LambdaEvent::new(payload, Context::default()), deps).await
-}
-
 #[tokio::test]
 async fn end_to_end_one_message_per_alert_in_threads() {
     let stub = ChatStandIn::start();

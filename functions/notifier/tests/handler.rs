@@ -65,14 +65,6 @@ fn bot(extra: &[(&str, &str)]) -> TestDeps {
     )
 }
 
-async fn invoke(deps: &TestDeps, payload: Value) -> Result<Outcome, HandlerError> {
-    handle(LambdaEvent::new(payload, Context::default()), deps).await
-}
-
-fn statuses(outcome: &Outcome) -> Vec<Status> {
-    outcome.deliveries.iter().map(|d| d.status).collect()
-}
-
 fn alerts() -> Vec<(&'static str, Alert)> {
     vec![
         (

@@ -13,11 +13,10 @@ use std::time::Duration;
 use common::chat::{ChatStandIn, Recorded, Reply};
 use common::*;
 use diagnosis::ports::memory::{FixedBreakdown, MemoryNotifierStore as MemoryStore};
-use lambda_runtime::{Context, LambdaEvent};
 use oidc_notifier::config::{ChannelKind, Config};
 use oidc_notifier::http::{RetryPolicy, Secret};
 use oidc_notifier::teams::TeamsClient;
-use oidc_notifier::{handle, Deps, Status};
+use oidc_notifier::{Deps, Status};
 use serde_json::Value;
 
 const T0: i64 = 1_791_297_000;
@@ -48,11 +47,8 @@ fn deps(stub: &ChatStandIn) -> Deps<TeamsClient, MemoryStore, FixedBreakdown> {
     }
 }
 
-async fn invoke(deps: &Deps<TeamsClient, MemoryStore, FixedBreakdown>, event: Value) -> Vec<Status> {
-    let outcome = handle(LambdaEvent::new(event, Context::default()), deps)
-        .await
-        .unwrap();
-    outcome.deliveries.iter().map(|d| d.status).collect()
+async fn posted_statuses(deps: &Deps<TeamsClient, MemoryStore, FixedBreakdown>, event: Value) -> Vec<Status> {
+    statuses(&invoke(deps, event).await.unwrap())
 }
 
 /// The card of a posted message.
@@ -105,9 +101,12 @@ async fn one_card_per_alert_and_a_redelivery_posts_nothing() {
         alert_event("m-5", &recovery()),
     ];
     for event in &events {
-        assert_eq!(invoke(&deps, event.clone()).await, [Status::Posted]);
+        assert_eq!(posted_statuses(&deps, event.clone()).await, [Status::Posted]);
     }
-    assert_eq!(invoke(&deps, events[0].clone()).await, [Status::Duplicate]);
+    assert_eq!(
+        posted_statuses(&deps, events[0].clone()).await,
+        [Status::Duplicate]
+    );
     let posted = stub.posted();
     assert_eq!(posted.len(), events.len());
     for p in &posted {
@@ -159,7 +158,10 @@ async fn a_strangers_text_forms_no_mention_link_or_markup() {
         )),
         2,
     );
-    assert_eq!(invoke(&deps, alert_event("h-1", &alert)).await, [Status::Posted]);
+    assert_eq!(
+        posted_statuses(&deps, alert_event("h-1", &alert)).await,
+        [Status::Posted]
+    );
     let posted = stub.posted();
     let card = card(&posted[0]);
     let (blocks, runs) = texts(&card);
@@ -186,7 +188,7 @@ async fn a_429_is_honoured_and_a_refused_card_goes_as_its_title() {
     let deps = deps(&stub);
     stub.script([Reply::rate_limited(1)]);
     assert_eq!(
-        invoke(&deps, alert_event("r-1", &spike())).await,
+        posted_statuses(&deps, alert_event("r-1", &spike())).await,
         [Status::Posted]
     );
     let requests = stub.requests();
@@ -199,7 +201,7 @@ async fn a_429_is_honoured_and_a_refused_card_goes_as_its_title() {
         body: "request entity too large".into(),
     }]);
     assert_eq!(
-        invoke(&deps, alert_event("r-2", &recovery())).await,
+        posted_statuses(&deps, alert_event("r-2", &recovery())).await,
         [Status::Posted]
     );
     let posted = stub.posted();
@@ -213,9 +215,7 @@ async fn a_429_is_honoured_and_a_refused_card_goes_as_its_title() {
         "r-3",
         &incident("subject-mismatch/tag/github-release-tag-vs-main-only-policy.json"),
     );
-    let error = handle(LambdaEvent::new(event, Context::default()), &deps)
-        .await
-        .unwrap_err();
+    let error = invoke(&deps, event).await.unwrap_err();
     let diagnostic = lambda_runtime::Diagnostic::from(error);
     assert_eq!(diagnostic.error_type, "NonRetryable.TeamsRejected");
 }

@@ -27,7 +27,7 @@ use crate::words::*;
 use blocks::{limits::*, Blocks};
 use spike::render_spike;
 
-use diagnosis::alert::{dominant_role, Alert, AlertKind, Severity, SpikeSummary};
+use diagnosis::alert::{dominant_role, Alert, AlertKind, Severity};
 use diagnosis::{Cause, Diagnosis};
 use serde_json::{json, Value};
 

@@ -22,14 +22,7 @@ pub(super) fn top_list(items: &[(String, u64)], unknown_role: bool) -> String {
 }
 
 pub(super) fn render_spike(alert: &Alert) -> Rendered {
-    let spike = alert.spike.clone().unwrap_or(SpikeSummary {
-        scope: "-".to_owned(),
-        window_seconds: 0,
-        failures: alert.attempts,
-        baseline: 0.0,
-        top_roles: Vec::new(),
-        top_causes: Vec::new(),
-    });
+    let spike = spike_of(alert);
     let window = duration(spike.window_seconds);
     // The monitor's spikes have the one scope `all`; an older monitor's may name a role.
     let (in_scope, in_scope_text) = match spike.scope.as_str() {

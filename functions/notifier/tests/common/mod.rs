@@ -14,7 +14,8 @@ use diagnosis::owner::{Owner, OwnerScope, Trust};
 use diagnosis::testing::{diagnose_sample, sample_json};
 pub use diagnosis::testing::{events_dir, sns_dir as fixtures_dir, sns_event as fixture};
 use diagnosis::Diagnosis;
-use oidc_notifier::ports::Breakdown;
+use oidc_notifier::ports::{AlarmBreakdown, Breakdown, Channel, NotifierStore};
+use oidc_notifier::{handle, Deps, HandlerError, Outcome, Status};
 use serde_json::{json, Value};
 
 pub const TOPIC_ARN: &str = "arn:aws:sns:us-east-1:111122223333:oidc-watch-alerts";
@@ -237,4 +238,21 @@ pub fn check_json_file(path: &Path, actual: &Value) -> Option<String> {
         )),
         Err(_) => Some(format!("{} is missing (run with {UPDATE_ENV}=1)", path.display())),
     }
+}
+
+/// One invocation of the handler with `payload` as the Lambda event.
+pub async fn invoke<C: Channel, D: NotifierStore, B: AlarmBreakdown>(
+    deps: &Deps<C, D, B>,
+    payload: Value,
+) -> Result<Outcome, HandlerError> {
+    handle(
+        lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default()),
+        deps,
+    )
+    .await
+}
+
+/// What each delivery of an invocation came to.
+pub fn statuses(outcome: &Outcome) -> Vec<Status> {
+    outcome.deliveries.iter().map(|d| d.status).collect()
 }
