@@ -13,12 +13,11 @@ use std::time::{Duration, Instant};
 use common::chat::{ChatStandIn, Reply};
 use common::*;
 use diagnosis::ports::memory::{FixedBreakdown, MemoryNotifierStore as MemoryStore};
-use lambda_runtime::{Context, LambdaEvent};
 use oidc_notifier::config::Config;
 use oidc_notifier::http::{RetryPolicy, Secret};
 use oidc_notifier::ports::{Channel, ChannelError, PostRequest, Posted};
 use oidc_notifier::slack::{SlackClient, Target};
-use oidc_notifier::{handle, Deps, Status};
+use oidc_notifier::{Deps, Status};
 use serde_json::{json, Value};
 
 /// Fast backoff, a one-second `Retry-After` allowed.

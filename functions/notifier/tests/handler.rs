@@ -11,11 +11,11 @@ use std::sync::Arc;
 use common::*;
 use diagnosis::alert::Alert;
 use diagnosis::ports::memory::{FixedBreakdown, MemoryNotifierStore as MemoryStore};
-use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use lambda_runtime::Diagnostic;
 use oidc_notifier::config::Config;
 use oidc_notifier::ports::memory::MemorySlack;
 use oidc_notifier::ports::{Breakdown, ThreadRef};
-use oidc_notifier::{handle, Deps, HandlerError, Outcome, Status};
+use oidc_notifier::{Deps, HandlerError, Status};
 use serde_json::{json, Value};
 
 type TestDeps = Deps<MemorySlack, MemoryStore, FixedBreakdown>;
