@@ -7,9 +7,9 @@ mod common;
 
 use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
 use aws_sdk_cloudwatch::types::MetricDataResult;
-use aws_smithy_mocks::{mock, RuleMode};
+use aws_smithy_mocks::{mock, Rule, RuleMode};
 use aws_smithy_types::DateTime;
-use diagnosis::ports::{AlarmBreakdown, BreakdownRequest};
+use diagnosis::ports::{AlarmBreakdown, Breakdown, BreakdownRequest, PortError};
 use oidc_watch_aws::breakdown::CloudWatchBreakdown;
 
 // ---------------------------------------------------------------------------------------
@@ -30,6 +30,23 @@ const WINDOW: BreakdownRequest = BreakdownRequest {
     end: 1_791_297_000,
     period: 300,
 };
+
+/// The breakdown of `WINDOW` through a mocked client declaring `declared` and answering
+/// with `rules`.
+async fn breakdown_with(declared: &'static [&'static str], rules: &[&Rule]) -> Result<Breakdown, PortError> {
+    let client = declared_client!(
+        aws_sdk_cloudwatch,
+        declared,
+        RuleMode::MatchAny,
+        rules.iter().copied()
+    );
+    CloudWatchBreakdown {
+        client,
+        namespace: "OidcWatch".into(),
+    }
+    .breakdown(&WINDOW)
+    .await
+}
 
 #[tokio::test]
 async fn the_alarm_breakdown_searches_by_cause_and_by_role_over_the_window() {
@@ -57,19 +74,9 @@ async fn the_alarm_breakdown_searches_by_cause_and_by_role_over_the_window() {
                 .metric_data_results(series("role", "-", &[9.0]))
                 .build()
         });
-    let client = declared_client!(
-        aws_sdk_cloudwatch,
-        oidc_watch_aws::breakdown::SDK_OPERATIONS,
-        RuleMode::MatchAny,
-        [&get]
-    );
-    let breakdown = CloudWatchBreakdown {
-        client,
-        namespace: "OidcWatch".into(),
-    }
-    .breakdown(&WINDOW)
-    .await
-    .unwrap();
+    let breakdown = breakdown_with(oidc_watch_aws::breakdown::SDK_OPERATIONS, &[&get])
+        .await
+        .unwrap();
     assert_eq!(get.num_calls(), 1);
     assert_eq!((breakdown.start, breakdown.end), (WINDOW.start, WINDOW.end));
     assert_eq!(
@@ -104,19 +111,9 @@ async fn the_alarm_breakdown_follows_next_token() {
                 .metric_data_results(series("role", "gha-deploy-prod", &[7.0]))
                 .build()
         });
-    let client = declared_client!(
-        aws_sdk_cloudwatch,
-        oidc_watch_aws::breakdown::SDK_OPERATIONS,
-        RuleMode::MatchAny,
-        [&first, &second]
-    );
-    let breakdown = CloudWatchBreakdown {
-        client,
-        namespace: "OidcWatch".into(),
-    }
-    .breakdown(&WINDOW)
-    .await
-    .unwrap();
+    let breakdown = breakdown_with(oidc_watch_aws::breakdown::SDK_OPERATIONS, &[&first, &second])
+        .await
+        .unwrap();
     assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
     assert_eq!(breakdown.by_cause, [("SubjectMismatch".to_owned(), 7.0)]);
     assert_eq!(breakdown.by_role, [("gha-deploy-prod".to_owned(), 7.0)]);
@@ -127,11 +124,5 @@ async fn the_alarm_breakdown_follows_next_token() {
 async fn a_call_outside_the_declared_operations_fails_the_test() {
     let get = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
         .then_output(|| GetMetricDataOutput::builder().build());
-    let client = declared_client!(aws_sdk_cloudwatch, &["PutMetricData"], RuleMode::MatchAny, [&get]);
-    let _ = CloudWatchBreakdown {
-        client,
-        namespace: "OidcWatch".into(),
-    }
-    .breakdown(&WINDOW)
-    .await;
+    let _ = breakdown_with(&["PutMetricData"], &[&get]).await;
 }

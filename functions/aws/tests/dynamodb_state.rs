@@ -55,6 +55,27 @@ fn store(rules: &[&Rule]) -> DynamoStateStore {
     )
 }
 
+/// `write` through a store whose PutItem succeeds answers true, having sent `expected` alone.
+async fn put_sends(
+    write: impl AsyncFnOnce(DynamoStateStore) -> Result<bool, PortError>,
+    expected: Request,
+) -> TestResult {
+    let (put, puts) = put_ok();
+    assert!(write(store(&[&put])).await?);
+    assert_requests(&puts, &[expected]);
+    Ok(())
+}
+
+/// `write` through a store whose PutItem condition fails answers false (an answer, not an
+/// error); the PutItem rule, for its calls.
+async fn put_refused(
+    write: impl AsyncFnOnce(DynamoStateStore) -> Result<bool, PortError>,
+) -> Result<Rule, Box<dyn std::error::Error>> {
+    let (failing, _) = put_fails();
+    assert!(!write(store(&[&failing])).await?);
+    Ok(failing)
+}
+
 fn stored_incident(opened_by: &str, until: i64, attempts: i64, alerted: bool, events: &[&str]) -> Item {
     let mut stored = item(&incident_pk());
     stored.extend(item(&[
@@ -129,21 +150,19 @@ fn incident_read() -> Request {
 
 #[tokio::test]
 async fn dynamo_first_sighting_is_a_conditional_put() -> TestResult {
-    let (rule, seen) = put_ok();
-    assert!(store(&[&rule]).first_sighting("evt-1", 1_700_090_000).await?);
-    assert_requests(
-        &seen,
-        &[request(&[
+    put_sends(
+        async |store| store.first_sighting("evt-1", 1_700_090_000).await,
+        request(&[
             ("pk", s("event#evt-1")),
             ("sk", s("-")),
             ("expires_at", n(1_700_090_000)),
         ])
-        .condition("attribute_not_exists(pk)")],
-    );
+        .condition("attribute_not_exists(pk)"),
+    )
+    .await?;
 
     // Redelivery of the same event: the condition fails, which is an answer, not an error.
-    let (failing, _) = put_fails();
-    assert!(!store(&[&failing]).first_sighting("evt-1", 1_700_090_000).await?);
+    let failing = put_refused(async |store| store.first_sighting("evt-1", 1_700_090_000).await).await?;
     assert_eq!(failing.num_calls(), 1);
 
     // Keys past 512 bytes are replaced by their SHA-256 (partition keys are capped at 2048 bytes).
@@ -413,32 +432,48 @@ async fn dynamo_release_and_finish_alert_are_conditional_updates() -> TestResult
     Ok(())
 }
 
+/// A counter update of `incident_id` (a SubjectMismatch of gha-deploy in minute 28333333):
+/// `update` if `condition`, with the values every counter update sends and `more`.
+fn counter_update(
+    incident_id: &str,
+    update: &str,
+    condition: &str,
+    more: &[(&str, AttributeValue)],
+) -> Request {
+    let mut values = vec![
+        (":one", n(1)),
+        (":expires", n(1_700_090_000)),
+        (":incident", s(incident_id)),
+    ];
+    values.extend_from_slice(more);
+    request(&[("pk", s("counter#all")), ("sk", s("000028333333#gha-deploy"))])
+        .update(update)
+        .condition(condition)
+        .names(&[("#cause", "cause:SubjectMismatch")])
+        .values(&values)
+}
+
 /// The counter update that remembers the incident in the capped set.
 fn count_request(incident_id: &str) -> Request {
-    request(&[("pk", s("counter#all")), ("sk", s("000028333333#gha-deploy"))])
-        .update("SET expires_at = :expires ADD failures :one, #cause :one, incidents :incidents")
-        .condition("attribute_not_exists(incidents) OR (NOT contains(incidents, :incident) AND size(incidents) < :cap)")
-        .names(&[("#cause", "cause:SubjectMismatch")])
-        .values(&[
-            (":one", n(1)),
-            (":expires", n(1_700_090_000)),
-            (":incident", s(incident_id)),
+    counter_update(
+        incident_id,
+        "SET expires_at = :expires ADD failures :one, #cause :one, incidents :incidents",
+        "attribute_not_exists(incidents) OR (NOT contains(incidents, :incident) AND size(incidents) < :cap)",
+        &[
             (":incidents", ss(&[incident_id])),
             (":cap", n(MAX_COUNTER_INCIDENTS as i64)),
-        ])
+        ],
+    )
 }
 
 /// The counter update that counts without remembering (the set is full).
 fn count_unremembered_request(incident_id: &str) -> Request {
-    request(&[("pk", s("counter#all")), ("sk", s("000028333333#gha-deploy"))])
-        .update("SET expires_at = :expires ADD failures :one, #cause :one")
-        .condition("NOT contains(incidents, :incident)")
-        .names(&[("#cause", "cause:SubjectMismatch")])
-        .values(&[
-            (":one", n(1)),
-            (":expires", n(1_700_090_000)),
-            (":incident", s(incident_id)),
-        ])
+    counter_update(
+        incident_id,
+        "SET expires_at = :expires ADD failures :one, #cause :one",
+        "NOT contains(incidents, :incident)",
+        &[],
+    )
 }
 
 #[tokio::test]
@@ -602,44 +637,29 @@ fn spike_item(state: &SpikeState) -> Result<Item, serde_json::Error> {
 async fn dynamo_save_spike_state_is_versioned_and_expires() -> TestResult {
     // Version 1: there must be no state yet. The pending alert travels as JSON.
     let first = spike(1, Some(pending_spike()));
-    let (put, puts) = put_ok();
-    assert!(
-        store(&[&put])
-            .save_spike_state("all", &first, NOW + 604_800)
-            .await?
-    );
-    assert_requests(
-        &puts,
-        &[request(&[])
+    put_sends(
+        async |store| store.save_spike_state("all", &first, NOW + 604_800).await,
+        request(&[])
             .with_item(spike_item(&first)?)
-            .condition("attribute_not_exists(pk)")],
-    );
+            .condition("attribute_not_exists(pk)"),
+    )
+    .await?;
 
     // Later versions: only over the version that was read. No pending alert, no attribute.
     let later = spike(7, None);
-    let (put, puts) = put_ok();
-    assert!(
-        store(&[&put])
-            .save_spike_state("all", &later, NOW + 604_800)
-            .await?
-    );
-    assert_requests(
-        &puts,
-        &[request(&[])
+    put_sends(
+        async |store| store.save_spike_state("all", &later, NOW + 604_800).await,
+        request(&[])
             .with_item(spike_item(&later)?)
             .condition("#version = :previous")
             .names(&[("#version", "version")])
-            .values(&[(":previous", n(6))])],
-    );
+            .values(&[(":previous", n(6))]),
+    )
+    .await?;
     assert!(!spike_item(&later)?.contains_key("pending"));
 
     // Someone else saved first.
-    let (failing, _) = put_fails();
-    assert!(
-        !store(&[&failing])
-            .save_spike_state("all", &later, NOW + 604_800)
-            .await?
-    );
+    put_refused(async |store| store.save_spike_state("all", &later, NOW + 604_800).await).await?;
     Ok(())
 }
 
@@ -660,15 +680,9 @@ async fn dynamo_spike_state_reads_the_pending_alert_back() -> TestResult {
 
 #[tokio::test]
 async fn dynamo_take_token_is_conditional_on_the_period_having_passed_or_the_same_holder() -> TestResult {
-    let (put, puts) = put_ok();
-    assert!(
-        store(&[&put])
-            .take_token("probe#github:stranger", "inc-1", NOW, 600)
-            .await?
-    );
-    assert_requests(
-        &puts,
-        &[request(&[
+    put_sends(
+        async |store| store.take_token("probe#github:stranger", "inc-1", NOW, 600).await,
+        request(&[
             ("pk", s("token#probe#github:stranger")),
             ("sk", s("-")),
             ("until", n(NOW + 600)),
@@ -677,15 +691,16 @@ async fn dynamo_take_token_is_conditional_on_the_period_having_passed_or_the_sam
         ])
         .condition("attribute_not_exists(pk) OR #until <= :now OR holder = :holder")
         .names(&[("#until", "until")])
-        .values(&[(":now", n(NOW)), (":holder", s("inc-1"))])],
-    );
+        .values(&[(":now", n(NOW)), (":holder", s("inc-1"))]),
+    )
+    .await?;
 
-    let (failing, _) = put_fails();
-    assert!(
-        !store(&[&failing])
+    put_refused(async |store| {
+        store
             .take_token("probe#github:stranger", "inc-2", NOW + 1, 600)
-            .await?
-    );
+            .await
+    })
+    .await?;
     Ok(())
 }
 

@@ -11,77 +11,34 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
 
 use aws_sdk_iam::operation::get_open_id_connect_provider::{
     GetOpenIDConnectProviderError, GetOpenIdConnectProviderOutput,
 };
-use aws_sdk_iam::operation::get_role::{GetRoleError, GetRoleOutput};
+use aws_sdk_iam::operation::get_role::GetRoleOutput;
 use aws_sdk_iam::operation::list_open_id_connect_providers::ListOpenIdConnectProvidersOutput;
 use aws_sdk_iam::types::error::NoSuchEntityException;
-use aws_sdk_iam::types::{OpenIdConnectProviderListEntry, Role as IamRole};
-use aws_sdk_sts::operation::assume_role::AssumeRoleOutput;
+use aws_sdk_iam::types::OpenIdConnectProviderListEntry;
 use aws_sdk_sts::operation::get_caller_identity::{GetCallerIdentityError, GetCallerIdentityOutput};
-use aws_smithy_mocks::{mock, Rule, RuleMode};
+use aws_smithy_mocks::{mock, Rule};
 use aws_smithy_types::error::ErrorMetadata;
-use aws_smithy_types::DateTime;
 use diagnosis::ports::AccountState;
 use diagnosis::Cause;
 use oidc_watch_aws::iam::IamAccountState;
 
 use common::*;
 
-/// IAM returns trust policies URL-encoded (RFC 3986 unreserved characters kept).
-fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn url_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
-                out.push(u8::from_str_radix(hex, 16).unwrap());
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).unwrap()
-}
-
 // ---------------------------------------------------------------------------------------
 // IAM
 // ---------------------------------------------------------------------------------------
 
-fn iam_role(account: &str) -> IamRole {
-    IamRole::builder()
-        .path("/")
-        .role_name(ROLE)
-        .role_id("AROABTX3GSDS56JEVSHUM")
-        .arn(format!("arn:aws:iam::{account}:role/{ROLE}"))
-        .create_date(DateTime::from_secs(1_745_308_090))
-        .assume_role_policy_document(url_encode(TRUST_POLICY))
-        .max_session_duration(7200)
-        .build()
-        .expect("a role with every required field")
+/// GetOpenIDConnectProvider answering for `arn` alone, with `output`.
+fn provider(arn: &'static str, output: fn() -> GetOpenIdConnectProviderOutput) -> Rule {
+    mock!(aws_sdk_iam::Client::get_open_id_connect_provider)
+        .match_requests(move |r| r.open_id_connect_provider_arn() == Some(arn))
+        .then_output(output)
 }
 
 /// The IAM rules of an account with `ROLE` and two OIDC providers.
@@ -97,58 +54,41 @@ impl IamRules {
         IamRules {
             get_role: mock!(aws_sdk_iam::Client::get_role)
                 .match_requests(|r| r.role_name().is_some_and(|n| n.eq_ignore_ascii_case(ROLE)))
-                .then_output(|| GetRoleOutput::builder().role(iam_role(ACCOUNT)).build()),
+                .then_output(|| GetRoleOutput::builder().role(iam_role(ACCOUNT, ROLE)).build()),
             ..Self::providers()
         }
     }
 
     fn providers() -> Self {
         IamRules {
-            get_role: mock!(aws_sdk_iam::Client::get_role)
-                .then_error(|| GetRoleError::NoSuchEntityException(NoSuchEntityException::builder().build())),
+            get_role: no_such_role(),
             list: mock!(aws_sdk_iam::Client::list_open_id_connect_providers).then_output(|| {
+                let entries = [GITHUB_PROVIDER, GHES_PROVIDER]
+                    .map(|arn| OpenIdConnectProviderListEntry::builder().arn(arn).build());
                 ListOpenIdConnectProvidersOutput::builder()
-                    .open_id_connect_provider_list(
-                        OpenIdConnectProviderListEntry::builder()
-                            .arn(GITHUB_PROVIDER)
-                            .build(),
-                    )
-                    .open_id_connect_provider_list(
-                        OpenIdConnectProviderListEntry::builder()
-                            .arn(GHES_PROVIDER)
-                            .build(),
-                    )
+                    .set_open_id_connect_provider_list(Some(entries.into()))
                     .build()
             }),
-            get_github: mock!(aws_sdk_iam::Client::get_open_id_connect_provider)
-                .match_requests(|r| r.open_id_connect_provider_arn() == Some(GITHUB_PROVIDER))
-                .then_output(|| {
-                    GetOpenIdConnectProviderOutput::builder()
-                        .url("token.actions.githubusercontent.com")
-                        .client_id_list("sts.amazonaws.com")
-                        .client_id_list("https://github.com/acme")
-                        .thumbprint_list("6938fd4d98bab03faadb97b34396831e3780aea1")
-                        .build()
-                }),
-            get_ghes: mock!(aws_sdk_iam::Client::get_open_id_connect_provider)
-                .match_requests(|r| r.open_id_connect_provider_arn() == Some(GHES_PROVIDER))
-                .then_output(|| {
-                    GetOpenIdConnectProviderOutput::builder()
-                        // Pinned: a scheme, should IAM ever return one, is dropped.
-                        .url("https://github.acme.internal/_services/token")
-                        .client_id_list("sts.amazonaws.com")
-                        .build()
-                }),
+            get_github: provider(GITHUB_PROVIDER, || {
+                GetOpenIdConnectProviderOutput::builder()
+                    .url("token.actions.githubusercontent.com")
+                    .client_id_list("sts.amazonaws.com")
+                    .client_id_list("https://github.com/acme")
+                    .thumbprint_list("6938fd4d98bab03faadb97b34396831e3780aea1")
+                    .build()
+            }),
+            get_ghes: provider(GHES_PROVIDER, || {
+                GetOpenIdConnectProviderOutput::builder()
+                    // Pinned: a scheme, should IAM ever return one, is dropped.
+                    .url("https://github.acme.internal/_services/token")
+                    .client_id_list("sts.amazonaws.com")
+                    .build()
+            }),
         }
     }
 
     fn client(&self) -> aws_sdk_iam::Client {
-        declared_client!(
-            aws_sdk_iam,
-            oidc_watch_aws::iam::IAM_OPERATIONS,
-            RuleMode::MatchAny,
-            [&self.get_role, &self.list, &self.get_github, &self.get_ghes]
-        )
+        iam_client(&[&self.get_role, &self.list, &self.get_github, &self.get_ghes])
     }
 
     /// (GetRole, List, Get) calls so far.
@@ -161,74 +101,11 @@ impl IamRules {
     }
 }
 
-/// STS rules: GetCallerIdentity says we are `OWN_ACCOUNT`; AssumeRole only for the read
-/// role in `ACCOUNT`, answering with recognisable credentials.
-struct StsRules {
-    identity: Rule,
-    assume: Rule,
-}
-
-const READ_ROLE_KEY: &str = "ASIAREADROLEEXAMPLE1";
-const READ_ROLE_TOKEN: &str = "session-token-of-the-read-role";
-
-impl StsRules {
-    fn new() -> Self {
-        StsRules {
-            identity: mock!(aws_sdk_sts::Client::get_caller_identity).then_output(|| {
-                GetCallerIdentityOutput::builder()
-                    .account(OWN_ACCOUNT)
-                    .arn("arn:aws:sts::999999999999:assumed-role/oidc-monitor/fn")
-                    .user_id("AROAEXAMPLE:fn")
-                    .build()
-            }),
-            assume: mock!(aws_sdk_sts::Client::assume_role)
-                .match_requests(|r| {
-                    r.role_arn() == Some("arn:aws:iam::111122223333:role/oidc-watch-read")
-                        && r.role_session_name() == Some("oidc-monitor")
-                })
-                .then_output(|| {
-                    AssumeRoleOutput::builder()
-                        .credentials(
-                            aws_sdk_sts::types::Credentials::builder()
-                                .access_key_id(READ_ROLE_KEY)
-                                .secret_access_key("secret-of-the-read-role")
-                                .session_token(READ_ROLE_TOKEN)
-                                .expiration(DateTime::from_secs(4_102_444_800))
-                                .build()
-                                .expect("credentials with every required field"),
-                        )
-                        .build()
-                }),
-        }
-    }
-
-    fn client(&self) -> aws_sdk_sts::Client {
-        declared_client!(
-            aws_sdk_sts,
-            oidc_watch_aws::iam::STS_OPERATIONS,
-            RuleMode::MatchAny,
-            [&self.identity, &self.assume]
-        )
-    }
-}
-
-/// An `SdkConfig` for IAM clients the adapter builds itself (after AssumeRole).
-fn sdk_config(endpoint: Option<String>) -> aws_config::SdkConfig {
-    let mut builder = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .retry_config(aws_config::retry::RetryConfig::disabled());
-    builder.set_endpoint_url(endpoint);
-    builder.build()
-}
-
-const HOUR: Duration = Duration::from_secs(3600);
-
 #[tokio::test]
 async fn iam_snapshot_reads_the_role_and_providers_and_caches_them() -> TestResult {
     let iam = IamRules::found();
     let sts = StsRules::new();
-    let state = IamAccountState::from_clients(&sdk_config(None), iam.client(), sts.client(), None, HOUR);
+    let state = iam_state(iam.client(), sts.client());
 
     let snapshot = state.snapshot(ACCOUNT, ROLE).await?;
     assert_eq!(snapshot.account_id, ACCOUNT);
@@ -286,25 +163,13 @@ async fn iam_snapshot_expecting_the_event_provider_asks_for_each_provider_once()
         (urls, snapshot.role(ROLE).map(|r| r.arn.clone()))
     };
     let iam = IamRules::found();
-    let state = IamAccountState::from_clients(
-        &sdk_config(None),
-        iam.client(),
-        StsRules::new().client(),
-        None,
-        HOUR,
-    );
+    let state = iam_state(iam.client(), StsRules::new().client());
     let plain = providers(&state.snapshot(ACCOUNT, ROLE).await?);
     assert_eq!(plain.0.len(), 2);
 
     // The event's provider is fetched alongside the list; the list still decides.
     let iam = IamRules::found();
-    let state = IamAccountState::from_clients(
-        &sdk_config(None),
-        iam.client(),
-        StsRules::new().client(),
-        None,
-        HOUR,
-    );
+    let state = iam_state(iam.client(), StsRules::new().client());
     let expecting = state
         .snapshot_expecting(ACCOUNT, ROLE, Some(GITHUB_PROVIDER))
         .await?;
@@ -325,14 +190,8 @@ async fn iam_snapshot_expecting_the_event_provider_asks_for_each_provider_once()
         .then_error(|| {
             GetOpenIDConnectProviderError::NoSuchEntityException(NoSuchEntityException::builder().build())
         });
-    let client = declared_client!(
-        aws_sdk_iam,
-        oidc_watch_aws::iam::IAM_OPERATIONS,
-        RuleMode::MatchAny,
-        [&iam.get_role, &iam.list, &iam.get_github, &iam.get_ghes, &unknown]
-    );
-    let state =
-        IamAccountState::from_clients(&sdk_config(None), client, StsRules::new().client(), None, HOUR);
+    let client = iam_client(&[&iam.get_role, &iam.list, &iam.get_github, &iam.get_ghes, &unknown]);
+    let state = iam_state(client, StsRules::new().client());
     let snapshot = state
         .snapshot_expecting(
             ACCOUNT,
@@ -350,13 +209,7 @@ async fn iam_snapshot_expecting_the_event_provider_asks_for_each_provider_once()
         "arn:aws:iam::111122223333:oidc-provider/",
     ] {
         let iam = IamRules::found();
-        let state = IamAccountState::from_clients(
-            &sdk_config(None),
-            iam.client(),
-            StsRules::new().client(),
-            None,
-            HOUR,
-        );
+        let state = iam_state(iam.client(), StsRules::new().client());
         let snapshot = state.snapshot_expecting(ACCOUNT, ROLE, Some(odd)).await?;
         assert_eq!(providers(&snapshot), plain, "{odd}");
         assert_eq!(iam.calls(), (1, 1, 2), "{odd}");
@@ -385,7 +238,7 @@ async fn iam_snapshot_past_the_ttl_asks_again() -> TestResult {
 async fn iam_no_such_entity_is_a_snapshot_without_the_role_and_is_cached() -> TestResult {
     let iam = IamRules::providers();
     let sts = StsRules::new();
-    let state = IamAccountState::from_clients(&sdk_config(None), iam.client(), sts.client(), None, HOUR);
+    let state = iam_state(iam.client(), sts.client());
 
     // The event's role, deleted.
     let snapshot = state.snapshot(ACCOUNT, ROLE).await?;
@@ -406,24 +259,12 @@ async fn iam_no_such_entity_is_a_snapshot_without_the_role_and_is_cached() -> Te
 
 #[tokio::test]
 async fn iam_access_denied_is_a_port_error() {
-    let get_role = mock!(aws_sdk_iam::Client::get_role).then_error(|| {
-        GetRoleError::generic(
-            ErrorMetadata::builder()
-                .code("AccessDenied")
-                .message("User: arn:aws:sts::999999999999:assumed-role/oidc-monitor/fn is not authorized to perform: iam:GetRole")
-                .build(),
-        )
-    });
-    let list = mock!(aws_sdk_iam::Client::list_open_id_connect_providers)
-        .then_output(|| ListOpenIdConnectProvidersOutput::builder().build());
-    let iam = declared_client!(
-        aws_sdk_iam,
-        oidc_watch_aws::iam::IAM_OPERATIONS,
-        RuleMode::MatchAny,
-        [&get_role, &list]
+    let get_role = get_role_fails(
+        "AccessDenied",
+        "User: arn:aws:sts::999999999999:assumed-role/oidc-monitor/fn is not authorized to perform: iam:GetRole",
     );
-    let sts = StsRules::new();
-    let state = IamAccountState::from_clients(&sdk_config(None), iam, sts.client(), None, HOUR);
+    let list = no_providers();
+    let state = iam_state(iam_client(&[&get_role, &list]), StsRules::new().client());
 
     let error = state
         .snapshot(ACCOUNT, ROLE)
@@ -447,24 +288,12 @@ async fn iam_access_denied_is_a_port_error() {
 
 #[tokio::test]
 async fn iam_throttling_is_retryable() {
-    let get_role = mock!(aws_sdk_iam::Client::get_role).then_error(|| {
-        GetRoleError::generic(
-            ErrorMetadata::builder()
-                .code("Throttling")
-                .message("Rate exceeded")
-                .build(),
-        )
-    });
-    let list = mock!(aws_sdk_iam::Client::list_open_id_connect_providers)
-        .then_output(|| ListOpenIdConnectProvidersOutput::builder().build());
-    let iam = declared_client!(
-        aws_sdk_iam,
-        oidc_watch_aws::iam::IAM_OPERATIONS,
-        RuleMode::MatchAny,
-        [&get_role, &list],
-        |c| c.retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled())
+    let get_role = get_role_fails("Throttling", "Rate exceeded");
+    let list = no_providers();
+    let state = iam_state(
+        iam_client_without_retries(&[&get_role, &list]),
+        StsRules::new().client(),
     );
-    let state = IamAccountState::from_clients(&sdk_config(None), iam, StsRules::new().client(), None, HOUR);
     let error = state.snapshot(ACCOUNT, ROLE).await.expect_err("throttled");
     assert!(error.retryable, "{error}");
 }
@@ -473,13 +302,7 @@ async fn iam_throttling_is_retryable() {
 async fn iam_own_account_is_read_without_assuming_the_read_role() -> TestResult {
     let iam = IamRules::found();
     let sts = StsRules::new();
-    let state = IamAccountState::from_clients(
-        &sdk_config(None),
-        iam.client(),
-        sts.client(),
-        Some("oidc-watch-read".into()),
-        HOUR,
-    );
+    let state = iam_state_with_read_role(iam.client(), sts.client());
     let snapshot = state.snapshot(OWN_ACCOUNT, ROLE).await?;
     assert_eq!(snapshot.account_id, OWN_ACCOUNT);
     assert!(snapshot.role(ROLE).is_some());
@@ -512,73 +335,25 @@ fn fake_iam_endpoint(account: &'static str) -> (String, Seen<IamRequest>) {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut headers = HashMap::new();
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':') {
-                    headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
-                }
-            }
-            let length = headers
-                .get("content-length")
-                .and_then(|l| l.parse().ok())
-                .unwrap_or(0);
-            let mut body = vec![0; length];
-            if reader.read_exact(&mut body).is_err() {
+            let Some(QueryRequest { headers, params }) = read_query_request(&stream) else {
                 continue;
-            }
-            let params: HashMap<String, String> = String::from_utf8_lossy(&body)
-                .split('&')
-                .filter_map(|pair| pair.split_once('='))
-                .map(|(k, v)| (url_decode(k), url_decode(v)))
-                .collect();
+            };
+            let header = |name: &str| headers.get(name).cloned().unwrap_or_default();
             let action = params.get("Action").cloned().unwrap_or_default();
             record.push(&IamRequest {
                 params,
-                authorization: headers.get("authorization").cloned().unwrap_or_default(),
-                security_token: headers.get("x-amz-security-token").cloned().unwrap_or_default(),
+                authorization: header("authorization"),
+                security_token: header("x-amz-security-token"),
             });
             let result = match action.as_str() {
-                "GetRole" => format!(
-                    "<Role><Path>/</Path><RoleName>{ROLE}</RoleName><RoleId>AROAEXAMPLE</RoleId>\
-                     <Arn>arn:aws:iam::{account}:role/{ROLE}</Arn><CreateDate>2025-04-22T07:48:10Z</CreateDate>\
-                     <AssumeRolePolicyDocument>{}</AssumeRolePolicyDocument>\
-                     <MaxSessionDuration>3600</MaxSessionDuration></Role>",
-                    url_encode(TRUST_POLICY)
-                ),
-                "ListOpenIDConnectProviders" => format!(
-                    "<OpenIDConnectProviderList><member><Arn>arn:aws:iam::{account}:oidc-provider/token.actions.githubusercontent.com</Arn></member></OpenIDConnectProviderList>"
-                ),
-                "GetOpenIDConnectProvider" => "<Url>token.actions.githubusercontent.com</Url>\
-                     <ClientIDList><member>sts.amazonaws.com</member></ClientIDList>\
-                     <ThumbprintList><member>6938fd4d98bab03faadb97b34396831e3780aea1</member></ThumbprintList>\
-                     <CreateDate>2023-02-14T10:21:37Z</CreateDate>"
-                    .to_owned(),
+                "GetRole" => get_role_result(account),
+                "ListOpenIDConnectProviders" => {
+                    providers_result(account, &["token.actions.githubusercontent.com"])
+                }
+                "GetOpenIDConnectProvider" => provider_result("token.actions.githubusercontent.com"),
                 _ => String::new(),
             };
-            let (status, xml) = if result.is_empty() {
-                (
-                    "400 Bad Request",
-                    "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code><Message>not faked</Message></Error></ErrorResponse>".to_owned(),
-                )
-            } else {
-                (
-                    "200 OK",
-                    format!(
-                        "<{action}Response xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><{action}Result>{result}</{action}Result>\
-                         <ResponseMetadata><RequestId>req-1</RequestId></ResponseMetadata></{action}Response>"
-                    ),
-                )
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
-                xml.len()
-            );
+            write_query_response(&mut stream, &action, &result);
         }
     });
     (endpoint, seen)
@@ -655,28 +430,9 @@ async fn iam_other_account_is_read_through_the_assumed_read_role() -> TestResult
 async fn iam_assume_role_failure_is_a_port_error() {
     let identity = mock!(aws_sdk_sts::Client::get_caller_identity)
         .then_output(|| GetCallerIdentityOutput::builder().account(OWN_ACCOUNT).build());
-    let assume = mock!(aws_sdk_sts::Client::assume_role).then_error(|| {
-        aws_sdk_sts::operation::assume_role::AssumeRoleError::generic(
-            ErrorMetadata::builder()
-                .code("AccessDenied")
-                .message("not authorized to perform: sts:AssumeRole")
-                .build(),
-        )
-    });
-    let sts = declared_client!(
-        aws_sdk_sts,
-        oidc_watch_aws::iam::STS_OPERATIONS,
-        RuleMode::MatchAny,
-        [&identity, &assume]
-    );
+    let assume = assume_role_denied("not authorized to perform: sts:AssumeRole");
     let iam = IamRules::found();
-    let state = IamAccountState::from_clients(
-        &sdk_config(None),
-        iam.client(),
-        sts,
-        Some("oidc-watch-read".into()),
-        HOUR,
-    );
+    let state = iam_state_with_read_role(iam.client(), sts_client(&[&identity, &assume]));
     let error = state.snapshot(ACCOUNT, ROLE).await.expect_err("no read role");
     assert_eq!(error.service, "sts");
     assert!(
@@ -699,33 +455,11 @@ async fn iam_caller_identity_failure_does_not_stick_or_assume_into_our_own_accou
         .output(|| GetCallerIdentityOutput::builder().account(OWN_ACCOUNT).build())
         .repeatedly()
         .build();
-    let assume = mock!(aws_sdk_sts::Client::assume_role).then_error(|| {
-        aws_sdk_sts::operation::assume_role::AssumeRoleError::generic(
-            ErrorMetadata::builder().code("AccessDenied").build(),
-        )
-    });
-    let sts = declared_client!(
-        aws_sdk_sts,
-        oidc_watch_aws::iam::STS_OPERATIONS,
-        RuleMode::MatchAny,
-        [&identity, &assume],
-        |c| c.retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled())
-    );
+    let assume = assume_role_denied("not authorized to perform: sts:AssumeRole");
+    let sts = sts_client_without_retries(&[&identity, &assume]);
     let iam = IamRules::found();
-    let state = IamAccountState::from_clients(
-        &sdk_config(None),
-        iam.client(),
-        sts,
-        Some("oidc-watch-read".into()),
-        HOUR,
-    )
-    .with_error_ttl(Duration::ZERO);
-    let first = state
-        .snapshot(OWN_ACCOUNT, ROLE)
-        .await
-        .expect_err("our own account is unknown");
-    assert_eq!(first.service, "sts");
-    assert!(first.retryable, "{first}");
+    let state = iam_state_with_read_role(iam.client(), sts).with_error_ttl(Duration::ZERO);
+    own_account_unknown(&state, OWN_ACCOUNT).await;
     assert_eq!(
         iam.calls(),
         (0, 0, 0),

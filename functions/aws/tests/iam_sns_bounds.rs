@@ -7,121 +7,46 @@
 #[macro_use]
 mod common;
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_iam::operation::get_role::{GetRoleError, GetRoleOutput};
-use aws_sdk_iam::operation::list_open_id_connect_providers::{
-    ListOpenIDConnectProvidersError, ListOpenIdConnectProvidersOutput,
-};
-use aws_sdk_iam::types::error::NoSuchEntityException;
-use aws_sdk_iam::types::Role as IamRole;
-use aws_sdk_sns::operation::publish::{PublishError, PublishInput, PublishOutput};
+use aws_sdk_iam::operation::get_role::GetRoleOutput;
+use aws_sdk_iam::operation::list_open_id_connect_providers::ListOpenIDConnectProvidersError;
+use aws_sdk_sns::operation::publish::PublishError;
 use aws_sdk_sts::operation::assume_role::AssumeRoleOutput;
-use aws_sdk_sts::operation::get_caller_identity::{GetCallerIdentityError, GetCallerIdentityOutput};
-use aws_smithy_mocks::{mock, Rule, RuleMode};
+use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
+use aws_smithy_mocks::{mock, Rule};
 use aws_smithy_types::error::ErrorMetadata;
-use aws_smithy_types::DateTime;
-use diagnosis::alert::{Alert, AlertKind, Severity};
 use diagnosis::audit::{Finding, FindingCode};
 use diagnosis::diagnose::FailedCondition;
 use diagnosis::ports::{AccountState, AlertSink};
-use diagnosis::record::InputItem;
 use diagnosis::Diagnosis;
 use oidc_watch_aws::iam::{CacheSizes, IamAccountState, ACCOUNT_CACHE_CAPACITY, ROLE_CACHE_CAPACITY};
 use oidc_watch_aws::sns::{to_publish, SnsAlertSink, MAX_PUBLISH_BYTES, PUBLISH_BUDGET};
 use serde_json::Value;
 
-const ACCOUNT: &str = "111122223333";
-const OWN_ACCOUNT: &str = "999999999999";
-const ROLE: &str = "gha-deploy-main-only";
-const TOPIC: &str = "arn:aws:sns:us-east-1:999999999999:oidc-watch-alerts";
-const TRUST_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"token.actions.githubusercontent.com:aud":"sts.amazonaws.com","token.actions.githubusercontent.com:sub":"repo:acme/web-app:ref:refs/heads/main"}}}]}"#;
-const HOUR: Duration = Duration::from_secs(3600);
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-fn sdk_config(endpoint: Option<String>) -> aws_config::SdkConfig {
-    let mut builder = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .retry_config(aws_config::retry::RetryConfig::disabled());
-    builder.set_endpoint_url(endpoint);
-    builder.build()
-}
-
-fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn iam_role(account: &str, name: &str) -> IamRole {
-    IamRole::builder()
-        .path("/")
-        .role_name(name)
-        .role_id("AROABTX3GSDS56JEVSHUM")
-        .arn(format!("arn:aws:iam::{account}:role/{name}"))
-        .create_date(DateTime::from_secs(1_745_308_090))
-        .assume_role_policy_document(url_encode(TRUST_POLICY))
-        .max_session_duration(3600)
-        .build()
-        .expect("a role with every required field")
-}
-
-fn no_such_role() -> Rule {
-    mock!(aws_sdk_iam::Client::get_role)
-        .then_error(|| GetRoleError::NoSuchEntityException(NoSuchEntityException::builder().build()))
-}
-
-fn no_providers() -> Rule {
-    mock!(aws_sdk_iam::Client::list_open_id_connect_providers)
-        .then_output(|| ListOpenIdConnectProvidersOutput::builder().build())
-}
+use common::*;
 
 fn throttling() -> ErrorMetadata {
-    ErrorMetadata::builder()
-        .code("Throttling")
-        .message("Rate exceeded")
-        .build()
+    error_metadata("Throttling", "Rate exceeded")
 }
 
-fn no_retries(c: aws_sdk_iam::config::Builder) -> aws_sdk_iam::config::Builder {
-    c.retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled())
+/// The state on a mocked IAM client answering with `rules`, no read role.
+fn state_on(rules: &[&Rule]) -> IamAccountState {
+    iam_state(iam_client(rules), StsRules::new().client())
 }
 
-fn sts_mock() -> (aws_sdk_sts::Client, Rule, Rule) {
-    let identity = mock!(aws_sdk_sts::Client::get_caller_identity)
-        .then_output(|| GetCallerIdentityOutput::builder().account(OWN_ACCOUNT).build());
-    let assume = mock!(aws_sdk_sts::Client::assume_role)
-        .match_requests(|r| r.role_arn() == Some("arn:aws:iam::111122223333:role/oidc-watch-read"))
-        .then_output(|| {
-            AssumeRoleOutput::builder()
-                .credentials(
-                    aws_sdk_sts::types::Credentials::builder()
-                        .access_key_id("ASIAREADROLEEXAMPLE1")
-                        .secret_access_key("secret-of-the-read-role")
-                        .session_token("session-token-of-the-read-role")
-                        .expiration(DateTime::from_secs(4_102_444_800))
-                        .build()
-                        .expect("credentials with every required field"),
-                )
-                .build()
-        });
-    let client = declared_client!(
-        aws_sdk_sts,
-        oidc_watch_aws::iam::STS_OPERATIONS,
-        RuleMode::MatchAny,
-        [&identity, &assume]
-    );
-    (client, identity, assume)
+/// The state on a mocked IAM client answering with `rules` without retrying, no read role.
+fn state_without_retries_on(rules: &[&Rule]) -> IamAccountState {
+    iam_state(iam_client_without_retries(rules), StsRules::new().client())
+}
+
+/// GetRole finding `ROLE` in `ACCOUNT`, whatever it is asked for.
+fn role_found() -> Rule {
+    mock!(aws_sdk_iam::Client::get_role)
+        .then_output(|| GetRoleOutput::builder().role(iam_role(ACCOUNT, ROLE)).build())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -132,14 +57,7 @@ fn sts_mock() -> (aws_sdk_sts::Client, Rule, Rule) {
 async fn iam_caches_stay_bounded_when_a_stranger_sprays_role_names_and_accounts() -> TestResult {
     let get_role = no_such_role();
     let list = no_providers();
-    let iam = declared_client!(
-        aws_sdk_iam,
-        oidc_watch_aws::iam::IAM_OPERATIONS,
-        RuleMode::MatchAny,
-        [&get_role, &list]
-    );
-    let (sts, _, _) = sts_mock();
-    let state = IamAccountState::from_clients(&sdk_config(None), iam, sts, None, HOUR);
+    let state = state_on(&[&get_role, &list]);
 
     let names = ROLE_CACHE_CAPACITY + 200;
     for i in 0..names {
@@ -172,14 +90,7 @@ async fn iam_caches_stay_bounded_when_a_stranger_sprays_role_names_and_accounts(
 async fn iam_names_that_cannot_exist_cost_no_call() -> TestResult {
     let get_role = no_such_role();
     let list = no_providers();
-    let iam = declared_client!(
-        aws_sdk_iam,
-        oidc_watch_aws::iam::IAM_OPERATIONS,
-        RuleMode::MatchAny,
-        [&get_role, &list]
-    );
-    let (sts, _, _) = sts_mock();
-    let state = IamAccountState::from_clients(&sdk_config(None), iam, sts, None, HOUR);
+    let state = state_on(&[&get_role, &list]);
 
     let long = "a".repeat(65);
     for name in ["role/with/path", "déploiement", "", long.as_str()] {
@@ -203,17 +114,9 @@ async fn iam_names_that_cannot_exist_cost_no_call() -> TestResult {
 
 #[tokio::test]
 async fn iam_a_throttled_lookup_is_answered_from_the_cache_within_the_error_ttl() -> TestResult {
-    let get_role = mock!(aws_sdk_iam::Client::get_role).then_error(|| GetRoleError::generic(throttling()));
+    let get_role = get_role_fails("Throttling", "Rate exceeded");
     let list = no_providers();
-    let iam = declared_client!(
-        aws_sdk_iam,
-        oidc_watch_aws::iam::IAM_OPERATIONS,
-        RuleMode::MatchAny,
-        [&get_role, &list],
-        no_retries
-    );
-    let (sts, _, _) = sts_mock();
-    let state = IamAccountState::from_clients(&sdk_config(None), iam, sts, None, HOUR);
+    let state = state_without_retries_on(&[&get_role, &list]);
 
     let first = state.snapshot(ACCOUNT, ROLE).await.expect_err("throttled");
     assert!(first.retryable, "{first}");
@@ -230,17 +133,8 @@ async fn iam_a_throttled_lookup_is_answered_from_the_cache_within_the_error_ttl(
     );
 
     // Past the error TTL (zero here), IAM is asked again.
-    let get_role = mock!(aws_sdk_iam::Client::get_role).then_error(|| GetRoleError::generic(throttling()));
-    let iam = declared_client!(
-        aws_sdk_iam,
-        oidc_watch_aws::iam::IAM_OPERATIONS,
-        RuleMode::MatchAny,
-        [&get_role, &list],
-        no_retries
-    );
-    let (sts, _, _) = sts_mock();
-    let state =
-        IamAccountState::from_clients(&sdk_config(None), iam, sts, None, HOUR).with_error_ttl(Duration::ZERO);
+    let get_role = get_role_fails("Throttling", "Rate exceeded");
+    let state = state_without_retries_on(&[&get_role, &list]).with_error_ttl(Duration::ZERO);
     let _ = state.snapshot(ACCOUNT, ROLE).await;
     let _ = state.snapshot(ACCOUNT, ROLE).await;
     assert_eq!(get_role.num_calls(), 2);
@@ -249,19 +143,10 @@ async fn iam_a_throttled_lookup_is_answered_from_the_cache_within_the_error_ttl(
 
 #[tokio::test]
 async fn iam_a_failed_provider_list_is_cached_briefly_too() -> TestResult {
-    let get_role = mock!(aws_sdk_iam::Client::get_role)
-        .then_output(|| GetRoleOutput::builder().role(iam_role(ACCOUNT, ROLE)).build());
+    let get_role = role_found();
     let list = mock!(aws_sdk_iam::Client::list_open_id_connect_providers)
         .then_error(|| ListOpenIDConnectProvidersError::generic(throttling()));
-    let iam = declared_client!(
-        aws_sdk_iam,
-        oidc_watch_aws::iam::IAM_OPERATIONS,
-        RuleMode::MatchAny,
-        [&get_role, &list],
-        no_retries
-    );
-    let (sts, _, _) = sts_mock();
-    let state = IamAccountState::from_clients(&sdk_config(None), iam, sts, None, HOUR);
+    let state = state_without_retries_on(&[&get_role, &list]);
     let error = state.snapshot(ACCOUNT, ROLE).await.expect_err("throttled");
     assert!(
         error.retryable && error.message.contains("ListOpenIDConnectProviders"),
@@ -281,36 +166,12 @@ async fn iam_member_account_is_not_read_with_central_credentials_when_our_accoun
     let identity = mock!(aws_sdk_sts::Client::get_caller_identity)
         .then_error(|| GetCallerIdentityError::generic(throttling()));
     let assume = mock!(aws_sdk_sts::Client::assume_role).then_output(|| AssumeRoleOutput::builder().build());
-    let sts = declared_client!(
-        aws_sdk_sts,
-        oidc_watch_aws::iam::STS_OPERATIONS,
-        RuleMode::MatchAny,
-        [&identity, &assume],
-        |c| c.retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled())
-    );
-    let get_role = mock!(aws_sdk_iam::Client::get_role)
-        .then_output(|| GetRoleOutput::builder().role(iam_role(ACCOUNT, ROLE)).build());
+    let sts = sts_client_without_retries(&[&identity, &assume]);
+    let get_role = role_found();
     let list = no_providers();
-    let central = declared_client!(
-        aws_sdk_iam,
-        oidc_watch_aws::iam::IAM_OPERATIONS,
-        RuleMode::MatchAny,
-        [&get_role, &list]
-    );
-    let state = IamAccountState::from_clients(
-        &sdk_config(None),
-        central,
-        sts,
-        Some("oidc-watch-read".into()),
-        HOUR,
-    );
+    let state = iam_state_with_read_role(iam_client(&[&get_role, &list]), sts);
 
-    let error = state
-        .snapshot(ACCOUNT, ROLE)
-        .await
-        .expect_err("our own account is unknown");
-    assert_eq!(error.service, "sts");
-    assert!(error.retryable, "worth retrying later: {error}");
+    let error = own_account_unknown(&state, ACCOUNT).await;
     assert!(error.message.contains(ACCOUNT), "{error}");
     assert_eq!(
         (get_role.num_calls(), list.num_calls(), assume.num_calls()),
@@ -346,14 +207,7 @@ async fn iam_role_carries_the_name_iam_answered_with_not_the_events_spelling() -
         .match_requests(|r| r.role_name().is_some_and(|n| n.eq_ignore_ascii_case(ROLE)))
         .then_output(|| GetRoleOutput::builder().role(iam_role(ACCOUNT, ROLE)).build());
     let list = no_providers();
-    let iam = declared_client!(
-        aws_sdk_iam,
-        oidc_watch_aws::iam::IAM_OPERATIONS,
-        RuleMode::MatchAny,
-        [&get_role, &list]
-    );
-    let (sts, _, _) = sts_mock();
-    let state = IamAccountState::from_clients(&sdk_config(None), iam, sts, None, HOUR);
+    let state = state_on(&[&get_role, &list]);
     let snapshot = state.snapshot(ACCOUNT, "GHA-Deploy-Main-Only").await?;
     let role = snapshot.role(ROLE).expect("the role");
     assert_eq!(role.name, ROLE);
@@ -375,14 +229,7 @@ async fn iam_case_sensitive_get_role_still_resolves_case_variants() -> TestResul
         .then_output(|| GetRoleOutput::builder().role(iam_role(ACCOUNT, MIXED)).build());
     let other = no_such_role();
     let list = no_providers();
-    let iam = declared_client!(
-        aws_sdk_iam,
-        oidc_watch_aws::iam::IAM_OPERATIONS,
-        RuleMode::MatchAny,
-        [&exact, &mixed, &other, &list]
-    );
-    let (sts, _, _) = sts_mock();
-    let state = IamAccountState::from_clients(&sdk_config(None), iam, sts, None, HOUR);
+    let state = state_on(&[&exact, &mixed, &other, &list]);
     let calls = || exact.num_calls() + mixed.num_calls() + other.num_calls();
 
     // The event's spelling, then the lower-case one.
@@ -458,91 +305,47 @@ fn answer(
     most: &AtomicUsize,
     in_flight: &AtomicUsize,
 ) {
-    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().unwrap_or(0);
-            }
-        }
-    }
-    let mut body = vec![0; length];
-    if reader.read_exact(&mut body).is_err() {
+    let Some(request) = read_query_request(&stream) else {
         return;
-    }
-    let params: HashMap<String, String> = String::from_utf8_lossy(&body)
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    let action = params.get("Action").cloned().unwrap_or_default();
+    };
+    let action = request.action();
     seen.lock().unwrap().push(action.clone());
     let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     most.fetch_max(now, Ordering::SeqCst);
     std::thread::sleep(pause);
     in_flight.fetch_sub(1, Ordering::SeqCst);
     let result = match action.as_str() {
-        "GetRole" => format!(
-            "<Role><Path>/</Path><RoleName>{ROLE}</RoleName><RoleId>AROAEXAMPLE</RoleId>\
-             <Arn>arn:aws:iam::{account}:role/{ROLE}</Arn><CreateDate>2025-04-22T07:48:10Z</CreateDate>\
-             <AssumeRolePolicyDocument>{}</AssumeRolePolicyDocument>\
-             <MaxSessionDuration>3600</MaxSessionDuration></Role>",
-            url_encode(TRUST_POLICY)
-        ),
-        "ListOpenIDConnectProviders" => format!(
-            "<OpenIDConnectProviderList>\
-             <member><Arn>arn:aws:iam::{account}:oidc-provider/token.actions.githubusercontent.com</Arn></member>\
-             <member><Arn>arn:aws:iam::{account}:oidc-provider/gitlab.com</Arn></member>\
-             <member><Arn>arn:aws:iam::{account}:oidc-provider/app.terraform.io</Arn></member>\
-             </OpenIDConnectProviderList>"
+        "GetRole" => get_role_result(account),
+        "ListOpenIDConnectProviders" => providers_result(
+            account,
+            &[
+                "token.actions.githubusercontent.com",
+                "gitlab.com",
+                "app.terraform.io",
+            ],
         ),
         "GetOpenIDConnectProvider" => {
-            let arn = params
+            let arn = request
+                .params
                 .get("OpenIDConnectProviderArn")
-                .cloned()
-                .unwrap_or_default()
-                .replace("%3A", ":")
-                .replace("%2F", "/");
-            let url = arn.split_once("oidc-provider/").map_or("", |(_, u)| u).to_owned();
-            format!(
-                "<Url>{url}</Url><ClientIDList><member>sts.amazonaws.com</member></ClientIDList>\
-                 <ThumbprintList><member>6938fd4d98bab03faadb97b34396831e3780aea1</member></ThumbprintList>\
-                 <CreateDate>2023-02-14T10:21:37Z</CreateDate>"
-            )
+                .map_or("", String::as_str);
+            provider_result(arn.split_once("oidc-provider/").map_or("", |(_, url)| url))
         }
         _ => String::new(),
     };
-    let xml = format!(
-        "<{action}Response xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><{action}Result>{result}</{action}Result>\
-         <ResponseMetadata><RequestId>req-1</RequestId></ResponseMetadata></{action}Response>"
-    );
-    let _ = write!(
-        stream,
-        "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
-        xml.len()
-    );
+    write_query_response(&mut stream, &action, &result);
 }
 
 #[tokio::test]
 async fn iam_role_and_provider_lookups_run_concurrently_and_a_warm_lookup_calls_nothing() -> TestResult {
     let server = slow_iam(ACCOUNT, Duration::from_millis(150));
     let unused = mock!(aws_sdk_iam::Client::get_role).then_output(|| GetRoleOutput::builder().build());
-    let central = declared_client!(
-        aws_sdk_iam,
-        oidc_watch_aws::iam::IAM_OPERATIONS,
-        RuleMode::MatchAny,
-        [&unused]
-    );
-    let (sts, identity, assume) = sts_mock();
+    let central = iam_client(&[&unused]);
+    let StsRules { identity, assume } = StsRules::new();
     let state = IamAccountState::from_clients(
         &sdk_config(Some(server.endpoint.clone())),
         central,
-        sts,
+        sts_client(&[&identity, &assume]),
         Some("oidc-watch-read".into()),
         HOUR,
     );
@@ -586,31 +389,6 @@ async fn iam_role_and_provider_lookups_run_concurrently_and_a_warm_lookup_calls_
 // ---------------------------------------------------------------------------------------
 // SNS: the message fits
 // ---------------------------------------------------------------------------------------
-
-fn sample_diagnosis() -> Result<Diagnosis, Box<dyn std::error::Error>> {
-    let bytes = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../events/subject-mismatch/branch/github-feature-branch-vs-main-only-policy.json"
-    ))?;
-    match diagnosis::read_input(&bytes).into_iter().next() {
-        Some(Ok(InputItem::Event(event))) => Ok(diagnosis::diagnose(&event, None)),
-        other => Err(format!("the sample is not one event: {other:?}").into()),
-    }
-}
-
-fn alert_of(d: Diagnosis) -> Alert {
-    Alert {
-        kind: AlertKind::Incident,
-        severity: Severity::High,
-        thread_id: "inc-0001".into(),
-        account_id: ACCOUNT.into(),
-        cause: Some(d.cause),
-        attempts: 3,
-        diagnosis: Some(d),
-        spike: None,
-        notes: Vec::new(),
-    }
-}
 
 fn huge_detail(d: &mut Diagnosis) {
     d.failed_conditions = (0..400)
@@ -694,23 +472,9 @@ async fn sns_a_huge_diagnosis_is_trimmed_under_the_limit_keeping_the_title_and_v
     assert!(email.starts_with("[HIGH] SubjectMismatch"), "{}", &email[..80]);
 
     // What the sink sends is that request.
-    let seen = Arc::new(Mutex::new(Vec::<PublishInput>::new()));
-    let record = seen.clone();
-    let rule = mock!(aws_sdk_sns::Client::publish).then_compute_output(move |input| {
-        record.lock().unwrap().push(input.clone());
-        PublishOutput::builder().message_id("msg-1").build()
-    });
-    let sink = SnsAlertSink {
-        client: declared_client!(
-            aws_sdk_sns,
-            oidc_watch_aws::sns::SDK_OPERATIONS,
-            RuleMode::MatchAny,
-            [&rule]
-        ),
-        topic_arn: TOPIC.into(),
-    };
-    sink.publish(&alert).await?;
-    let sent = seen.lock().unwrap()[0].clone();
+    let (rule, seen) = sns_capture();
+    sns_sink(&[&rule]).publish(&alert).await?;
+    let sent = seen.all()[0].clone();
     assert_eq!(sent.message(), Some(request.message.as_str()));
     Ok(())
 }
@@ -771,26 +535,8 @@ fn sns_an_enormous_role_name_still_gives_a_bounded_message_with_a_title() -> Tes
 async fn publish_failing_with(
     code: &'static str,
 ) -> Result<diagnosis::ports::PortError, Box<dyn std::error::Error>> {
-    let rule = mock!(aws_sdk_sns::Client::publish).then_error(move || {
-        PublishError::generic(
-            ErrorMetadata::builder()
-                .code(code)
-                .message("from the test")
-                .build(),
-        )
-    });
-    let client = declared_client!(
-        aws_sdk_sns,
-        oidc_watch_aws::sns::SDK_OPERATIONS,
-        RuleMode::MatchAny,
-        [&rule],
-        |c| c.retry_config(aws_sdk_sns::config::retry::RetryConfig::disabled())
-    );
-    let sink = SnsAlertSink {
-        client,
-        topic_arn: TOPIC.into(),
-    };
-    Ok(sink
+    let rule = publish_fails(code, "from the test");
+    Ok(sns_sink_without_retries(&[&rule])
         .publish(&alert_of(sample_diagnosis()?))
         .await
         .expect_err("the mock fails"))
@@ -832,16 +578,7 @@ async fn sns_client_errors_are_not_retryable_and_throttling_and_server_errors_ar
                 .build(),
         )
     });
-    let sink = SnsAlertSink {
-        client: declared_client!(
-            aws_sdk_sns,
-            oidc_watch_aws::sns::SDK_OPERATIONS,
-            RuleMode::MatchAny,
-            [&rule]
-        ),
-        topic_arn: TOPIC.into(),
-    };
-    let error = sink
+    let error = sns_sink(&[&rule])
         .publish(&alert_of(sample_diagnosis()?))
         .await
         .expect_err("too long");
@@ -874,17 +611,10 @@ async fn sns_server_errors_timeouts_and_transport_failures_are_retryable() -> Te
         .sequence()
         .http_status(503, None)
         .build();
-    let sink = SnsAlertSink {
-        client: declared_client!(
-            aws_sdk_sns,
-            oidc_watch_aws::sns::SDK_OPERATIONS,
-            RuleMode::MatchAny,
-            [&rule],
-            |c| c.retry_config(aws_sdk_sns::config::retry::RetryConfig::disabled())
-        ),
-        topic_arn: TOPIC.into(),
-    };
-    let error = sink.publish(&alert).await.expect_err("503");
+    let error = sns_sink_without_retries(&[&rule])
+        .publish(&alert)
+        .await
+        .expect_err("503");
     assert!(error.retryable, "{error}");
 
     // Nothing listening: a dispatch failure.

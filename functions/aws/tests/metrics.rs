@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_cloudwatch::operation::put_metric_data::{PutMetricDataInput, PutMetricDataOutput};
 use aws_sdk_cloudwatch::types::StandardUnit;
-use aws_smithy_mocks::{mock, Rule, RuleMode};
+use aws_smithy_mocks::{mock, MockResponse, Rule, RuleMode};
 use diagnosis::metrics::{Dimension, MetricName, MetricRecord};
 use diagnosis::ports::MetricSink;
 use oidc_watch_aws::metrics::{CloudWatchSink, MAX_DATA_PER_CALL};
@@ -19,14 +19,11 @@ use common::*;
 // ---------------------------------------------------------------------------------------
 
 fn cloudwatch() -> (CloudWatchSink, Rule, Seen<PutMetricDataInput>) {
-    let seen = Seen::new();
-    let record = seen.clone();
-    let rule = mock!(aws_sdk_cloudwatch::Client::put_metric_data)
-        .match_requests(|r| r.namespace() == Some("OidcWatch"))
-        .then_compute_output(move |r| {
-            record.push(r);
-            PutMetricDataOutput::builder().build()
-        });
+    let (rule, seen) = recording(
+        mock!(aws_sdk_cloudwatch::Client::put_metric_data)
+            .match_requests(|r| r.namespace() == Some("OidcWatch")),
+        |_, _| MockResponse::Output(PutMetricDataOutput::builder().build()),
+    );
     let sink = CloudWatchSink {
         client: declared_client!(
             aws_sdk_cloudwatch,

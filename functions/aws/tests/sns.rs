@@ -7,11 +7,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_smithy_mocks::{mock, Rule, RuleMode};
-use aws_smithy_types::error::ErrorMetadata;
 use diagnosis::alert::{Alert, AlertKind, Severity, SpikeSummary};
 use diagnosis::ports::AlertSink;
-use oidc_watch_aws::sns::SnsAlertSink;
 use serde_json::Value;
 
 use common::*;
@@ -20,48 +17,11 @@ use common::*;
 // SNS
 // ---------------------------------------------------------------------------------------
 
-const TOPIC: &str = "arn:aws:sns:us-east-1:999999999999:oidc-watch-alerts";
-
-fn incident_alert() -> Result<Alert, Box<dyn std::error::Error>> {
-    let d = sample_diagnosis()?;
-    Ok(Alert {
-        kind: AlertKind::Incident,
-        severity: Severity::High,
-        thread_id: "inc-0001".into(),
-        account_id: ACCOUNT.into(),
-        cause: Some(d.cause),
-        attempts: 3,
-        diagnosis: Some(d),
-        spike: None,
-        notes: Vec::new(),
-    })
-}
-
-fn sns_capture() -> (Rule, Seen<aws_sdk_sns::operation::publish::PublishInput>) {
-    let seen = Seen::new();
-    let record = seen.clone();
-    let rule = mock!(aws_sdk_sns::Client::publish).then_compute_output(move |request| {
-        record.push(request);
-        aws_sdk_sns::operation::publish::PublishOutput::builder()
-            .message_id("msg-1")
-            .build()
-    });
-    (rule, seen)
-}
-
 #[tokio::test]
 async fn sns_publish_sends_the_q_notification_email_text_and_attributes() -> TestResult {
     let (rule, seen) = sns_capture();
-    let sink = SnsAlertSink {
-        client: declared_client!(
-            aws_sdk_sns,
-            oidc_watch_aws::sns::SDK_OPERATIONS,
-            RuleMode::MatchAny,
-            [&rule]
-        ),
-        topic_arn: TOPIC.into(),
-    };
-    sink.publish(&incident_alert()?).await?;
+    let sink = sns_sink(&[&rule]);
+    sink.publish(&alert_of(sample_diagnosis()?)).await?;
     let request = seen.only();
 
     assert_eq!(request.topic_arn(), Some(TOPIC));
@@ -134,15 +94,7 @@ async fn sns_publish_sends_the_q_notification_email_text_and_attributes() -> Tes
 #[tokio::test]
 async fn sns_subject_of_a_long_non_ascii_title_stays_within_100_ascii_characters() -> TestResult {
     let (rule, seen) = sns_capture();
-    let sink = SnsAlertSink {
-        client: declared_client!(
-            aws_sdk_sns,
-            oidc_watch_aws::sns::SDK_OPERATIONS,
-            RuleMode::MatchAny,
-            [&rule]
-        ),
-        topic_arn: TOPIC.into(),
-    };
+    let sink = sns_sink(&[&rule]);
     let alert = Alert {
         kind: AlertKind::Spike,
         severity: Severity::Medium,
@@ -176,33 +128,21 @@ async fn sns_subject_of_a_long_non_ascii_title_stays_within_100_ascii_characters
 
 #[tokio::test]
 async fn sns_throttling_is_a_retryable_error() -> TestResult {
-    let rule = mock!(aws_sdk_sns::Client::publish).then_error(|| {
-        aws_sdk_sns::operation::publish::PublishError::generic(
-            ErrorMetadata::builder()
-                .code("Throttling")
-                .message("Rate exceeded")
-                .build(),
-        )
-    });
+    let rule = publish_fails("Throttling", "Rate exceeded");
     // The SDK retries throttling itself (3 attempts, backoff shortened here); the adapter
     // then reports the failure as worth retrying.
-    let client = declared_client!(
-        aws_sdk_sns,
-        oidc_watch_aws::sns::SDK_OPERATIONS,
-        RuleMode::MatchAny,
-        [&rule],
-        |c| c.retry_config(
+    let sink = sns_sink_configured(&[&rule], |c| {
+        c.retry_config(
             aws_sdk_sns::config::retry::RetryConfig::standard()
                 .with_max_attempts(3)
                 .with_initial_backoff(Duration::from_millis(1))
-                .with_max_backoff(Duration::from_millis(2))
+                .with_max_backoff(Duration::from_millis(2)),
         )
-    );
-    let sink = SnsAlertSink {
-        client,
-        topic_arn: TOPIC.into(),
-    };
-    let error = sink.publish(&incident_alert()?).await.expect_err("throttled");
+    });
+    let error = sink
+        .publish(&alert_of(sample_diagnosis()?))
+        .await
+        .expect_err("throttled");
     assert_eq!(error.service, "sns");
     assert!(error.retryable, "{error}");
     assert!(error.message.contains("Rate exceeded"), "{error}");
