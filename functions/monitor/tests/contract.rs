@@ -2,13 +2,12 @@
 //! handler runs on an events/ sample under a subscriber that records each event's fields.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
 
-use diagnosis::ports::memory::{MemoryAccounts, MemoryAlerts, MemoryMetrics, MemoryState};
 use lambda_runtime::{Context, LambdaEvent};
 use oidc_monitor::contract::{DIAGNOSIS_LOG_FIELDS, DIAGNOSIS_MESSAGE};
-use oidc_monitor::{handle, Deps, Memo};
+use oidc_monitor::handle;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context as LayerContext, Layer, SubscriberExt};
 
@@ -58,19 +57,7 @@ impl<S: tracing::Subscriber> Layer<S> for Recorded {
 async fn the_diagnosis_line_has_exactly_the_declared_fields() {
     let recorded = Recorded::default();
     let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(recorded.clone()));
-    let clock = Arc::new(AtomicI64::new(T0));
-    let deps: Deps<MemoryAccounts, MemoryMetrics, MemoryAlerts, MemoryState> = Deps {
-        config: config("acme"),
-        accounts: MemoryAccounts {
-            accounts: accounts(),
-            ..MemoryAccounts::default()
-        },
-        metrics: MemoryMetrics::default(),
-        alerts: MemoryAlerts::default(),
-        state: MemoryState::default(),
-        clock: Box::new(move || clock.load(Ordering::SeqCst)),
-        memo: Memo::default(),
-    };
+    let deps = deps_owned_by(Arc::new(AtomicI64::new(T0)), "acme");
     let event = at(
         sample("subject-mismatch/branch/github-feature-branch-vs-main-only-policy.json"),
         T0,

@@ -8,35 +8,15 @@ use std::sync::Arc;
 use diagnosis::alert::{AlertKind, Severity};
 use diagnosis::metrics::{Dimension, MetricName};
 use diagnosis::owner::Trust;
-use diagnosis::ports::memory::{MemoryAccounts, MemoryAlerts, MemoryMetrics, MemoryState};
 use lambda_runtime::{Context, LambdaEvent};
-use oidc_monitor::{handle, Deps, Memo, Outcome};
+use oidc_monitor::{handle, Outcome};
 use serde_json::{json, Value};
-
-type TestDeps = Deps<MemoryAccounts, MemoryMetrics, MemoryAlerts, MemoryState>;
 
 mod common;
 use common::*;
 
 fn deps(clock: Arc<AtomicI64>) -> TestDeps {
     deps_owned_by(clock, "acme,acme-labs,gitlab:acme-group")
-}
-
-/// `owners`: ALLOWED_OWNERS; empty for the zero-configuration default.
-fn deps_owned_by(clock: Arc<AtomicI64>, owners: &str) -> TestDeps {
-    let config = config(owners);
-    Deps {
-        config,
-        accounts: MemoryAccounts {
-            accounts: accounts(),
-            ..MemoryAccounts::default()
-        },
-        metrics: MemoryMetrics::default(),
-        alerts: MemoryAlerts::default(),
-        state: MemoryState::default(),
-        clock: Box::new(move || clock.load(Ordering::SeqCst)),
-        memo: Memo::default(),
-    }
 }
 
 async fn invoke(deps: &TestDeps, payload: Value) -> Result<Outcome, oidc_monitor::HandlerError> {

@@ -4,7 +4,12 @@
 use std::path::{Path, PathBuf};
 
 pub use diagnosis::testing::{at, events_dir, retry_of, sample_json as sample};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use diagnosis::ports::memory::{MemoryAccounts, MemoryAlerts, MemoryMetrics, MemoryState};
 use diagnosis::AccountSnapshot;
+use oidc_monitor::{Deps, Memo};
 use oidc_watch_aws::config::Config;
 use serde_json::Value;
 
@@ -41,4 +46,23 @@ pub fn config(owners: &str) -> Config {
         .collect(),
     )
     .expect("config")
+}
+
+pub type TestDeps = Deps<MemoryAccounts, MemoryMetrics, MemoryAlerts, MemoryState>;
+
+/// The handler on in-memory ports, with the account snapshots of `events/accounts/`.
+/// `owners`: ALLOWED_OWNERS; empty for the zero-configuration default.
+pub fn deps_owned_by(clock: Arc<AtomicI64>, owners: &str) -> TestDeps {
+    Deps {
+        config: config(owners),
+        accounts: MemoryAccounts {
+            accounts: accounts(),
+            ..MemoryAccounts::default()
+        },
+        metrics: MemoryMetrics::default(),
+        alerts: MemoryAlerts::default(),
+        state: MemoryState::default(),
+        clock: Box::new(move || clock.load(Ordering::SeqCst)),
+        memo: Memo::default(),
+    }
 }
