@@ -236,7 +236,7 @@ pub fn severity_of(kind: AlertKind) -> Severity {
     match kind {
         AlertKind::ForeignSuccess => Severity::Critical,
         AlertKind::Probe => Severity::Low,
-        AlertKind::Spike | AlertKind::Incident => Severity::High,
+        AlertKind::Spike | AlertKind::Incident | AlertKind::TrustChange => Severity::High,
         AlertKind::Recovery => Severity::Info,
     }
 }
