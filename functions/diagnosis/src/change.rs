@@ -486,6 +486,22 @@ impl ChangeRecord {
         }
     }
 
+    /// The change on its own: `UpdateAssumeRolePolicy of role "x" by "arn:…": the change
+    /// added …`.
+    pub fn description(&self) -> String {
+        let c = &self.change;
+        let by = c
+            .actor
+            .as_deref()
+            .map_or(String::new(), |a| format!(" by {}", quote(a)));
+        format!(
+            "{} of {}{by}: the change {}",
+            c.action,
+            c.target(),
+            self.summary()
+        )
+    }
+
     /// The note for an alert `offset_seconds` after the change: `began 3 min after
     /// UpdateAssumeRolePolicy by arn:…; the change removed …`. `verb`: `began`,
     /// `recovered`.
