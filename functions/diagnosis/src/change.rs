@@ -37,6 +37,7 @@ const MAX_LIST: usize = 100;
 
 crate::names::named_enum! {
     /// The IAM calls the monitor follows; their CloudTrail `eventName`s.
+    #[derive(PartialOrd, Ord)]
     pub enum ChangeAction {
         CreateRole,
         DeleteRole,
