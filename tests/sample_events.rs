@@ -193,13 +193,21 @@ fn change_files_read_as_iam_changes() {
         };
         assert_eq!(change.account, "111122223333", "{}", path.display());
         assert!(change.actor.is_some(), "{}: who made it", path.display());
-        assert!(change.role.is_some() || change.provider.is_some(), "{}", path.display());
+        assert!(
+            change.role.is_some() || change.provider.is_some(),
+            "{}",
+            path.display()
+        );
         if change.action == diagnosis::change::ChangeAction::UpdateAssumeRolePolicy {
             assert!(change.policy().is_some(), "{}: the policy after", path.display());
         }
         actions.insert(change.action);
     }
-    assert_eq!(actions.len(), diagnosis::change::ChangeAction::ALL.len(), "every action has a sample");
+    assert_eq!(
+        actions.len(),
+        diagnosis::change::ChangeAction::ALL.len(),
+        "every action has a sample"
+    );
 }
 
 /// Every `.json` file of `events/` is a scenario, a snapshot, a replay input or an SNS event.
