@@ -127,7 +127,7 @@ pub fn stale_for<'a>(
         .collect()
 }
 
-fn latest<'a>(mut records: Vec<&'a ChangeRecord>) -> Vec<&'a ChangeRecord> {
+fn latest(mut records: Vec<&ChangeRecord>) -> Vec<&ChangeRecord> {
     records.sort_by_key(|r| std::cmp::Reverse(r.change.at));
     records.truncate(MAX_NOTES);
     records
