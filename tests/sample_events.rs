@@ -176,6 +176,40 @@ fn sns_files_are_sns_events_that_hold_no_cloudtrail_record() {
     }
 }
 
+/// The IAM change events of `events/changes/` read as typed changes of the account the
+/// snapshots describe, one per file, and the web-identity reader skips them.
+#[test]
+fn change_files_read_as_iam_changes() {
+    let files = files_below(&events_dir().join("changes"), &[".json"]);
+    assert!(files.len() >= 8, "{} change files", files.len());
+    let mut actions = std::collections::BTreeSet::new();
+    for path in files {
+        let items = read_input(&std::fs::read(&path).unwrap());
+        let [Ok(InputItem::Skipped {
+            change: Some(change), ..
+        })] = items.as_slice()
+        else {
+            panic!("{}: {items:?}", path.display());
+        };
+        assert_eq!(change.account, "111122223333", "{}", path.display());
+        assert!(change.actor.is_some(), "{}: who made it", path.display());
+        assert!(
+            change.role.is_some() || change.provider.is_some(),
+            "{}",
+            path.display()
+        );
+        if change.action == diagnosis::change::ChangeAction::UpdateAssumeRolePolicy {
+            assert!(change.policy().is_some(), "{}: the policy after", path.display());
+        }
+        actions.insert(change.action);
+    }
+    assert_eq!(
+        actions.len(),
+        diagnosis::change::ChangeAction::ALL.len(),
+        "every action has a sample"
+    );
+}
+
 /// Every `.json` file of `events/` is a scenario, a snapshot, a replay input or an SNS event.
 #[test]
 fn every_file_is_in_a_known_place() {
@@ -184,7 +218,7 @@ fn every_file_is_in_a_known_place() {
         let top = relative.split('/').next().unwrap_or_default();
         assert!(
             promised(&path).is_some() || NOT_SCENARIOS.contains(&top),
-            "{relative}: not under a cause, subject-mismatch/<kind>, accounts, replay or sns"
+            "{relative}: not under a cause, subject-mismatch/<kind>, accounts, changes, replay or sns"
         );
     }
 }

@@ -33,6 +33,9 @@ pub const READ_ROLE_NAME: Variable = Variable::text("READ_ROLE_NAME");
 pub const ALERTS_PER_HOUR: Variable = Variable::number("ALERTS_PER_HOUR", "60", 1, UNBOUNDED);
 /// Longer is taken as the maximum (ten years): the TTL stays a sane epoch.
 pub const OBSERVED_SUBJECT_DAYS: Variable = Variable::number("OBSERVED_SUBJECT_DAYS", "90", 0, 3650);
+/// How long after an IAM change of a role or provider its incident and spike alerts name
+/// it; at most the change record's lifetime (three days).
+pub const CHANGE_WINDOW_SECONDS: Variable = Variable::number("CHANGE_WINDOW_SECONDS", "3600", 0, 259_200);
 
 /// Every variable oidc-monitor reads (docs/contracts.md, "Environment variables").
 pub const VARIABLES: &[Variable] = &[
@@ -51,6 +54,7 @@ pub const VARIABLES: &[Variable] = &[
     PROBE_ALERT_INTERVAL_SECONDS,
     ALERTS_PER_HOUR,
     OBSERVED_SUBJECT_DAYS,
+    CHANGE_WINDOW_SECONDS,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +86,9 @@ pub struct Config {
     /// How long the record of a role's successful subjects keeps one after its last
     /// success (`oidc-watch impact --observed`); 0: no record is kept.
     pub observed_subject_days: i64,
+    /// `CHANGE_WINDOW_SECONDS`: alerts this long after an IAM change of their role or
+    /// provider name the change.
+    pub change_window_seconds: i64,
 }
 
 impl Config {
@@ -121,6 +128,7 @@ impl Config {
             probe_alert_interval_seconds: env.number(&PROBE_ALERT_INTERVAL_SECONDS)?,
             alerts_per_hour: env.number(&ALERTS_PER_HOUR)? as u64,
             observed_subject_days: env.number_or_max(&OBSERVED_SUBJECT_DAYS)?,
+            change_window_seconds: env.number(&CHANGE_WINDOW_SECONDS)?,
         })
     }
 }

@@ -8,16 +8,25 @@ use std::sync::Mutex;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use diagnosis::change::ChangeRecord;
 use diagnosis::ports::{
     AlertClaim, FailureCount, Incident, ObservedSubject, PortError, Sighting, StateStore, Success,
-    MAX_OBSERVED_SUBJECTS,
+    MAX_OBSERVED_SUBJECTS, MAX_RECENT_CHANGES,
 };
 use diagnosis::spike::{MinuteCount, SpikeState};
 
 /// The DynamoDB operations this store calls (the monitor's IAM policy grants them).
 pub const SDK_OPERATIONS: &[&str] = &["GetItem", "PutItem", "Query", "UpdateItem"];
 /// The partition-key prefixes this store writes; the monitor's role may touch no other.
-pub const KEY_PREFIXES: &[&str] = &["counter#", "event#", "incident#", "spike#", "success#", "token#"];
+pub const KEY_PREFIXES: &[&str] = &[
+    "change#",
+    "counter#",
+    "event#",
+    "incident#",
+    "spike#",
+    "success#",
+    "token#",
+];
 /// The state table's TTL attribute (epoch seconds), which every item of both functions
 /// carries: the template's `TimeToLiveSpecification` names it.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
@@ -70,6 +79,17 @@ pub fn success_partition(account: &str, role: &str) -> String {
 /// The sort key of one subject in that record: its SHA-256, so any subject fits.
 pub fn success_sort_key(subject: &str) -> String {
     sha256_hex(subject)
+}
+
+/// The partition of an account's IAM changes: one Query reads those of a window.
+pub fn change_partition(account: &str) -> String {
+    format!("change#{}", key_part(account))
+}
+
+/// The sort key of one change: its time (12 digits, so keys sort as times), then its
+/// event id, so a redelivery finds the same item.
+pub fn change_sort_key(at: i64, event_id: &str) -> String {
+    format!("{}#{}", minute_key(at.max(0)), key_part(event_id))
 }
 
 /// Sort keys of minute counters sort as numbers.
@@ -781,5 +801,60 @@ impl StateStore for DynamoStateStore {
             }
         }
         Ok(subjects)
+    }
+
+    async fn record_change(&self, record: &ChangeRecord, expires_at: i64) -> Result<bool, PortError> {
+        let change = &record.change;
+        let json = serde_json::to_string(record)
+            .map_err(|e| PortError::new("dynamodb", format!("change record: {e}"), false))?;
+        let mut item = self.key(
+            change_partition(&change.account),
+            &change_sort_key(change.at, &change.event_id),
+        );
+        item.insert("change".to_owned(), s(json));
+        item.insert(TTL_ATTRIBUTE.to_owned(), n(expires_at));
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(store_error("PutItem change", error)),
+        }
+    }
+
+    async fn recent_changes(&self, account: &str, since: i64) -> Result<Vec<ChangeRecord>, PortError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk >= :since")
+            .expression_attribute_values(":pk", s(change_partition(account)))
+            .expression_attribute_values(":since", s(minute_key(since.max(0))))
+            .scan_index_forward(false)
+            .limit(MAX_RECENT_CHANGES as i32)
+            .send()
+            .await
+            .map_err(|e| store_error("Query changes", e))?;
+        let mut changes: Vec<ChangeRecord> = output
+            .items
+            .unwrap_or_default()
+            .iter()
+            // A record this release cannot read names nothing.
+            .filter_map(|item| serde_json::from_str(&get_s(item, "change")).ok())
+            .collect();
+        changes.reverse();
+        Ok(changes)
     }
 }

@@ -185,6 +185,15 @@ impl<K: Eq + Hash + Clone, V: Clone> BoundedCache<K, V> {
     fn len(&self) -> usize {
         self.entries.len()
     }
+
+    /// Drops the entry, fresh or not; its value if it was fresh.
+    fn remove<Q>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.entries.remove(key).filter(|e| e.fresh()).map(|e| e.value)
+    }
 }
 
 /// What IAM said about one role (all spellings of its name).
@@ -611,6 +620,20 @@ impl AccountState for IamAccountState {
             account_id, role_name, role?, providers?,
         ))
     }
+
+    /// IAM changed the role: the next lookup asks IAM again.
+    fn forget_role(&self, account_id: &str, role_name: &str) -> Option<Role> {
+        let key = (account_id.to_owned(), role_name.to_ascii_lowercase());
+        match lock(&self.roles).remove(&key) {
+            Some(Ok(RoleAnswer::Found(role))) => Some(role),
+            _ => None,
+        }
+    }
+
+    /// The providers are cached per account, as one list.
+    fn forget_provider(&self, account_id: &str, _provider_url: &str) {
+        lock(&self.providers).remove(account_id);
+    }
 }
 
 #[cfg(test)]
@@ -636,6 +659,15 @@ mod tests {
         cache.insert("new", 3, Duration::from_secs(60));
         assert_eq!((cache.get("old"), cache.get("new")), (Some(1), Some(3)));
         assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn a_removed_entry_is_gone_and_only_a_fresh_one_is_returned() {
+        let mut cache = BoundedCache::new(3);
+        cache.insert("a", 1, Duration::from_secs(60));
+        cache.insert("b", 2, Duration::ZERO);
+        assert_eq!((cache.remove("a"), cache.get("a")), (Some(1), None));
+        assert_eq!((cache.remove("b"), cache.len()), (None, 0));
     }
 
     #[test]

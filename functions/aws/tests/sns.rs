@@ -113,6 +113,7 @@ async fn sns_subject_of_a_long_non_ascii_title_stays_within_100_ascii_characters
             top_causes: vec![],
         }),
         notes: Vec::new(),
+        changes: Vec::new(),
     };
     sink.publish(&alert).await?;
     let request = seen.only();

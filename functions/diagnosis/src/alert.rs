@@ -34,6 +34,8 @@ crate::names::named_enum! {
         ForeignSuccess = "foreign-success",
         Spike = "spike",
         Recovery = "recovery",
+        /// An IAM change that widened a role's trust (`changes` holds it, with the diff).
+        TrustChange = "trust-change",
     }
 }
 
@@ -61,6 +63,9 @@ pub struct Alert {
     pub spike: Option<SpikeSummary>,
     /// Sentences about the alert path itself (rate limits), shown after the description.
     pub notes: Vec<String>,
+    /// IAM changes of the role or provider shortly before (incident, spike, recovery), or
+    /// the widening change itself (trust-change).
+    pub changes: Vec<crate::change::ChangeNote>,
 }
 
 /// SNS message attributes, for subscription filter policies.
@@ -93,6 +98,7 @@ fn title(alert: &Alert) -> String {
             "Recovered: AssumeRoleWithWebIdentity failures back to normal".to_owned()
         }
         (AlertKind::ForeignSuccess, _) => format!("SECURITY: an outside identity assumed a role{role}"),
+        (AlertKind::TrustChange, _) => trust_change_title(alert),
         (AlertKind::Probe, _) => format!("Probe: an outside identity tried to assume a role{role}"),
         _ => format!(
             "{}{}{role}",
@@ -116,6 +122,13 @@ pub fn dominant_role(spike: &SpikeSummary) -> Option<(&str, u64)> {
 
 fn description(alert: &Alert) -> String {
     let mut text = describe(alert);
+    if alert.kind != AlertKind::TrustChange {
+        for change in &alert.changes {
+            text.push_str(" Change: ");
+            text.push_str(&change.sentence);
+            text.push('.');
+        }
+    }
     for note in &alert.notes {
         text.push(' ');
         text.push_str(note);
@@ -123,7 +136,41 @@ fn description(alert: &Alert) -> String {
     text
 }
 
+fn trust_change_title(alert: &Alert) -> String {
+    match alert.changes.first() {
+        Some(c) => {
+            let target = match (&c.role, &c.provider) {
+                (Some(role), _) => format!("role {}", quote(role)),
+                (None, Some(provider)) => format!("provider {}", quote(provider)),
+                _ => "IAM".to_owned(),
+            };
+            let by = c
+                .actor
+                .as_deref()
+                .map_or(String::new(), |a| format!(" by {}", quote(a)));
+            format!("Trust widened on {target}: {}{by}", c.action)
+        }
+        None => "Trust widened".to_owned(),
+    }
+}
+
+/// The trust-change alert's body: what changed and why it widens trust.
+fn describe_trust_change(alert: &Alert) -> String {
+    alert
+        .changes
+        .iter()
+        .map(|c| {
+            let why = c.widening.join("; ");
+            format!("The change {}. It widens trust: {why}.", c.summary)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn describe(alert: &Alert) -> String {
+    if alert.kind == AlertKind::TrustChange {
+        return describe_trust_change(alert);
+    }
     if let Some(spike) = &alert.spike {
         let top = |items: &[(String, u64)]| {
             items
@@ -164,7 +211,7 @@ impl Alert {
     pub fn alert_id(&self) -> String {
         match self.kind {
             // One alert per incident, by construction.
-            AlertKind::Incident | AlertKind::Probe | AlertKind::ForeignSuccess => {
+            AlertKind::Incident | AlertKind::Probe | AlertKind::ForeignSuccess | AlertKind::TrustChange => {
                 format!("{}:{}", self.kind.as_str(), self.thread_id)
             }
             // A spike thread may alert again after its cooldown: the count it was decided
@@ -219,6 +266,9 @@ impl Alert {
         }
         if !self.notes.is_empty() {
             context.insert("notes", to_json(&self.notes).unwrap_or_default());
+        }
+        if !self.changes.is_empty() {
+            context.insert("changes", to_json(&self.changes).unwrap_or_default());
         }
         let next_steps: Vec<String> = self
             .diagnosis
@@ -314,6 +364,13 @@ impl Alert {
             .filter_map(|note| note.as_str().map(str::to_owned))
             .filter(|note| !note.trim().is_empty())
             .collect();
+        // A change note that does not read is left out, like a malformed note.
+        let changes = get("changes")
+            .and_then(|text| serde_json::from_str::<Vec<Value>>(text).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|change| serde_json::from_value(change).ok())
+            .collect();
         let thread_id = value["metadata"]["threadId"]
             .as_str()
             .or_else(|| value["id"].as_str())
@@ -334,6 +391,7 @@ impl Alert {
             diagnosis,
             spike,
             notes,
+            changes,
         })
     }
 
@@ -386,6 +444,21 @@ impl Alert {
                     crate::text::escape_controls(&change_summary(change)),
                     crate::text::escape_controls(&policy)
                 ));
+            }
+        }
+        if self.kind == AlertKind::TrustChange {
+            for change in &self.changes {
+                for d in &change.diff {
+                    let values = |v: &[String]| v.iter().map(|x| quote(x)).collect::<Vec<_>>().join(", ");
+                    text.push_str(&format!(
+                        "\nStatement {} {}: removed [{}], added [{}]",
+                        d.statement,
+                        escape_controls(&d.target),
+                        values(&d.removed),
+                        values(&d.added)
+                    ));
+                }
+                text.push_str(&format!("\nEvent:     {}\n", escape_controls(&change.event_id)));
             }
         }
         text.push_str(&format!("\nThread: {}\n", self.thread_id));
@@ -489,6 +562,7 @@ mod tests {
             diagnosis: Some(d),
             spike: None,
             notes: Vec::new(),
+            changes: Vec::new(),
         };
         let q = alert.to_q_notification();
         assert_eq!(
@@ -552,6 +626,7 @@ mod tests {
                     diagnosis: Some(d),
                     spike: None,
                     notes: vec!["Alert rate limit reached.".to_owned()],
+                    changes: Vec::new(),
                 });
             }
         }
@@ -594,8 +669,75 @@ mod tests {
                 top_causes: vec![("SubjectMismatch".into(), 40)],
             }),
             notes: Vec::new(),
+            changes: Vec::new(),
         };
         assert_eq!(Alert::from_q_notification(&spike.to_q_notification()), Ok(spike));
+    }
+
+    fn widening_change() -> crate::change::ChangeNote {
+        crate::change::ChangeNote {
+            event_id: "e-1".into(),
+            action: crate::change::ChangeAction::UpdateAssumeRolePolicy,
+            at: 1_790_000_000,
+            actor: Some("arn:aws:sts::111122223333:assumed-role/admin/alice".into()),
+            role: Some("gha-deploy".into()),
+            provider: None,
+            summary: "added \"repo:*/web:*\" to statement 0 (StringLike k)".into(),
+            diff: vec![crate::change::ValueChange {
+                statement: 0,
+                target: "StringLike k".into(),
+                added: vec!["repo:*/web:*".into()],
+                removed: Vec::new(),
+            }],
+            widening: vec!["OwnerWildcard: statement 0 matches any owner".into()],
+            sentence: "began 3 min after UpdateAssumeRolePolicy".into(),
+        }
+    }
+
+    #[test]
+    fn a_trust_change_alert_says_what_widened_and_reads_back() {
+        let alert = Alert {
+            kind: AlertKind::TrustChange,
+            severity: Severity::High,
+            thread_id: "trust-change-e-1".into(),
+            account_id: "111122223333".into(),
+            cause: None,
+            attempts: 1,
+            diagnosis: None,
+            spike: None,
+            notes: Vec::new(),
+            changes: vec![widening_change()],
+        };
+        let q = alert.to_q_notification();
+        assert_eq!(
+            q["content"]["title"],
+            "Trust widened on role \"gha-deploy\": UpdateAssumeRolePolicy by \"arn:aws:sts::111122223333:assumed-role/admin/alice\""
+        );
+        let description = q["content"]["description"].as_str().unwrap();
+        assert!(
+            description.contains("OwnerWildcard") && description.contains("repo:*/web:*"),
+            "{description}"
+        );
+        assert_eq!(q["id"], "trust-change:trust-change-e-1");
+        assert_eq!(Alert::from_q_notification(&q), Ok(alert.clone()));
+        assert!(alert
+            .to_plain_text()
+            .contains("Statement 0 StringLike k: removed [], added [\"repo:*/web:*\"]"));
+        // An incident's note is said after its explanation.
+        let mut incident = alerts_of_every_sample().remove(0);
+        incident.changes = vec![widening_change()];
+        let description = incident.to_q_notification()["content"]["description"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            description.contains("Change: began 3 min after UpdateAssumeRolePolicy."),
+            "{description}"
+        );
+        assert_eq!(
+            Alert::from_q_notification(&incident.to_q_notification()),
+            Ok(incident)
+        );
     }
 
     fn alert_with(diagnosis: &str, extra: &str) -> Result<Alert, AlertReadError> {

@@ -6,8 +6,9 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 
 use crate::alert::Alert;
+use crate::change::ChangeRecord;
 use crate::metrics::MetricRecord;
-use crate::snapshot::AccountSnapshot;
+use crate::snapshot::{AccountSnapshot, Role};
 use crate::spike::{MinuteCount, SpikeState};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,6 +50,16 @@ pub trait AccountState {
     ) -> impl Future<Output = Result<AccountSnapshot, PortError>> + Send {
         self.snapshot(account_id, role_name)
     }
+
+    /// Drops what is cached about `role_name` (any case) in `account_id`, after IAM said
+    /// it changed; the role that was cached, if any (its policy is the one before).
+    fn forget_role(&self, _account_id: &str, _role_name: &str) -> Option<Role> {
+        None
+    }
+
+    /// Drops the cached OIDC providers of `account_id`, after IAM said the provider of
+    /// `provider_url` changed.
+    fn forget_provider(&self, _account_id: &str, _provider_url: &str) {}
 }
 
 pub trait MetricSink {
@@ -151,6 +162,9 @@ pub struct ObservedSubject {
     pub last_seen: i64,
 }
 
+/// The most changes [`StateStore::recent_changes`] returns, the latest.
+pub const MAX_RECENT_CHANGES: usize = 100;
+
 /// Incident, counter, rate-limit and spike state (one DynamoDB table in AWS). Every write
 /// that decides who alerts is conditional, so concurrent instances agree, and every write
 /// is idempotent per event or incident, so a redelivery completes what a failed delivery
@@ -250,6 +264,26 @@ pub trait StateStore {
         account: &str,
         role: &str,
     ) -> impl Future<Output = Result<Vec<ObservedSubject>, PortError>> + Send;
+
+    /// Records an IAM change of the record's account, idempotent per event id; true the
+    /// first time. A store that keeps no changes records none.
+    fn record_change(
+        &self,
+        _record: &ChangeRecord,
+        _expires_at: i64,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send {
+        std::future::ready(Ok(false))
+    }
+
+    /// The recorded changes of `account` made at or after `since` (epoch seconds), oldest
+    /// first, at most the latest [`MAX_RECENT_CHANGES`]: one read.
+    fn recent_changes(
+        &self,
+        _account: &str,
+        _since: i64,
+    ) -> impl Future<Output = Result<Vec<ChangeRecord>, PortError>> + Send {
+        std::future::ready(Ok(Vec::new()))
+    }
 }
 
 // ------------------------------------------------------------------ oidc-notifier
@@ -353,12 +387,26 @@ pub mod memory {
 
     use super::*;
 
-    /// Serves the snapshots it was given; `fail` makes every lookup fail.
+    /// Serves the snapshots it was given, as a cache would; `fail` makes every lookup
+    /// fail. `changed` is what IAM holds after changes made behind that cache: an account
+    /// is served from it once a role or provider of it was forgotten.
     #[derive(Default)]
     pub struct MemoryAccounts {
         pub accounts: Vec<AccountSnapshot>,
         pub fail: bool,
         pub lookups: Mutex<u64>,
+        pub changed: Mutex<Vec<AccountSnapshot>>,
+        /// What was forgotten: (account, `role:<lower-cased name>` or `provider:<url>`).
+        pub forgotten: Mutex<Vec<(String, String)>>,
+    }
+
+    impl MemoryAccounts {
+        fn forget(&self, account_id: &str, what: String) -> bool {
+            let mut forgotten = self.forgotten.lock().unwrap_or_else(|e| e.into_inner());
+            let first = !forgotten.iter().any(|(a, w)| a == account_id && *w == what);
+            forgotten.push((account_id.to_owned(), what));
+            first
+        }
     }
 
     impl AccountState for MemoryAccounts {
@@ -371,11 +419,27 @@ pub mod memory {
                     false,
                 ));
             }
-            self.accounts
+            let forgotten = self
+                .forgotten
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
                 .iter()
-                .find(|a| a.account_id == account_id)
+                .any(|(a, _)| a == account_id);
+            let changed = self.changed.lock().unwrap_or_else(|e| e.into_inner());
+            let live = changed.iter().find(|a| a.account_id == account_id && forgotten);
+            live.or_else(|| self.accounts.iter().find(|a| a.account_id == account_id))
                 .cloned()
                 .ok_or_else(|| PortError::new("iam", format!("no snapshot for {account_id}"), false))
+        }
+
+        fn forget_role(&self, account_id: &str, role_name: &str) -> Option<Role> {
+            let first = self.forget(account_id, format!("role:{}", role_name.to_lowercase()));
+            let cached = self.accounts.iter().find(|a| a.account_id == account_id)?;
+            first.then(|| cached.role(role_name).cloned()).flatten()
+        }
+
+        fn forget_provider(&self, account_id: &str, provider_url: &str) {
+            self.forget(account_id, format!("provider:{}", provider_url.to_lowercase()));
         }
     }
 
@@ -444,6 +508,8 @@ pub mod memory {
         alert_windows: HashMap<i64, HashSet<String>>,
         /// (account, lower-cased role) -> subject -> its record.
         successes: BTreeMap<(String, String), BTreeMap<String, ObservedSubject>>,
+        /// (account, at, event id) -> the change.
+        changes: BTreeMap<(String, i64, String), ChangeRecord>,
     }
 
     /// The same conditional semantics as the DynamoDB store, behind one mutex.
@@ -660,6 +726,29 @@ pub mod memory {
                     .get(&(account.to_owned(), role.to_lowercase()))
                     .map(|subjects| subjects.values().take(MAX_OBSERVED_SUBJECTS).cloned().collect())
                     .unwrap_or_default()
+            }))
+        }
+
+        async fn record_change(&self, record: &ChangeRecord, _expires_at: i64) -> Result<bool, PortError> {
+            let c = &record.change;
+            let key = (c.account.clone(), c.at, c.event_id.clone());
+            Ok(self.with(|s| match s.changes.contains_key(&key) {
+                true => false,
+                false => s.changes.insert(key, record.clone()).is_none(),
+            }))
+        }
+
+        async fn recent_changes(&self, account: &str, since: i64) -> Result<Vec<ChangeRecord>, PortError> {
+            Ok(self.with(|s| {
+                let mut recent: Vec<ChangeRecord> = s
+                    .changes
+                    .range((account.to_owned(), since, String::new())..)
+                    .take_while(|((a, _, _), _)| a == account)
+                    .map(|(_, r)| r.clone())
+                    .collect();
+                let extra = recent.len().saturating_sub(MAX_RECENT_CHANGES);
+                recent.drain(..extra);
+                recent
             }))
         }
     }

@@ -172,6 +172,8 @@ pub enum InputItem {
     /// A well-formed record of some other API call (CloudTrail log files hold many).
     Skipped {
         event_name: Option<String>,
+        /// For IAM's own successful changes to roles and OIDC providers, the change.
+        change: Option<Box<crate::change::TrustChange>>,
     },
 }
 
@@ -328,8 +330,10 @@ fn read_top(top: TopLevel, text: &str, record: &mut usize, line: usize, items: &
                 envelope_region: top.region,
             })))
         }
-        (Some(detail), _) => Ok(InputItem::Skipped {
-            event_name: detail.event_name,
+        (Some(detail), _) => skipped(detail, top.account.as_deref(), || {
+            serde_json::from_str::<serde_json::Value>(text)
+                .map(|mut v| v["detail"].take())
+                .unwrap_or_default()
         }),
         (None, Some(_)) => Err("EventBridge envelope without detail".to_owned()),
         (None, None) => read_record(text),
@@ -350,10 +354,32 @@ fn read_record(text: &str) -> Result<InputItem, String> {
             ..WebIdentityEvent::default()
         })))
     } else {
-        Ok(InputItem::Skipped {
-            event_name: record.event_name,
-        })
+        skipped(record, None, || serde_json::from_str(text).unwrap_or_default())
     }
+}
+
+/// A record of another call; an IAM change is read again as a change (`raw`: the record
+/// as JSON), only then.
+fn skipped(
+    record: CloudTrailRecord,
+    envelope_account: Option<&str>,
+    raw: impl FnOnce() -> serde_json::Value,
+) -> Result<InputItem, String> {
+    let is_change = record.event_source.as_deref() == Some(crate::change::IAM_EVENT_SOURCE)
+        && record
+            .event_name
+            .as_deref()
+            .is_some_and(|n| crate::change::ChangeAction::from_name(n).is_some());
+    let change = match is_change {
+        true => crate::change::TrustChange::from_record(&raw(), envelope_account)
+            .map_err(|e| e.to_string())?
+            .map(Box::new),
+        false => None,
+    };
+    Ok(InputItem::Skipped {
+        event_name: record.event_name,
+        change,
+    })
 }
 
 fn json_kind(first: char) -> &'static str {
@@ -494,11 +520,40 @@ mod tests {
         assert_eq!(
             items[0],
             Ok(InputItem::Skipped {
-                event_name: Some("GetObject".into())
+                event_name: Some("GetObject".into()),
+                change: None,
             })
         );
         assert!(items[1..].iter().all(Result::is_err));
         assert!(read_input(b"").is_empty());
         assert!(read_input(b"  \n ").is_empty());
+    }
+
+    #[test]
+    fn iam_changes_come_out_typed_and_broken_ones_as_errors() {
+        let envelope =
+            br#"{"detail-type":"AWS API Call via CloudTrail","source":"aws.iam","account":"111122223333",
+            "detail":{"eventSource":"iam.amazonaws.com","eventName":"DeleteRole","eventID":"e1",
+            "eventTime":"2026-09-30T10:00:00Z","requestParameters":{"roleName":"gha-deploy"}}}"#;
+        let items = read_input(envelope);
+        let Ok(InputItem::Skipped {
+            change: Some(change), ..
+        }) = &items[0]
+        else {
+            panic!("{items:?}")
+        };
+        assert_eq!(
+            (change.account.as_str(), change.role.as_deref()),
+            ("111122223333", Some("gha-deploy"))
+        );
+        let log = br#"{"Records":[{"eventSource":"iam.amazonaws.com","eventName":"UpdateAssumeRolePolicy","eventID":"e2",
+            "eventTime":"2026-09-30T10:00:00Z","recipientAccountId":"111122223333"}]}"#;
+        assert!(read_input(log)[0].is_err(), "an update without its role");
+        let failed =
+            br#"{"eventSource":"iam.amazonaws.com","eventName":"DeleteRole","errorCode":"NoSuchEntity"}"#;
+        assert!(matches!(
+            &read_input(failed)[0],
+            Ok(InputItem::Skipped { change: None, .. })
+        ));
     }
 }

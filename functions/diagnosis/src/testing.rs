@@ -17,7 +17,7 @@ use crate::claims::Claims;
 use crate::{diagnose, read_input, AccountSnapshot, Diagnosis, InputItem, WebIdentityEvent};
 
 /// The directories of `events/` that hold something other than scenario envelopes.
-pub const NOT_SCENARIOS: [&str; 3] = ["accounts", "replay", "sns"];
+pub const NOT_SCENARIOS: [&str; 4] = ["accounts", "changes", "replay", "sns"];
 
 /// The repository's root directory.
 pub fn repo_root() -> PathBuf {

@@ -171,6 +171,7 @@ fn alert_of(kind: AlertKind, c: char, d: Diagnosis) -> Alert {
         diagnosis: Some(d),
         spike: None,
         notes: Vec::new(),
+        changes: Vec::new(),
     }
 }
 
@@ -235,6 +236,7 @@ fn spike_alerts_escape_every_invisible_character() {
             top_causes: vec![(name, 4)],
         }),
         notes: Vec::new(),
+        changes: Vec::new(),
     };
     for chunk in hostile_chars().chunks(40) {
         let name: String = chunk.iter().flat_map(|&c| [c, 'r']).collect();

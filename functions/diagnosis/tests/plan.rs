@@ -37,6 +37,7 @@ const POLICY: Policy = Policy {
     probe_alert_interval_seconds: 3600,
     alerts_per_hour: 20,
     observed_subject_days: 90,
+    change_window_seconds: 3600,
 };
 
 fn events_dir() -> PathBuf {

@@ -3,7 +3,7 @@
 use diagnosis::claims::Claims;
 use diagnosis::plan::{self, bounded, metric, spike::check_needed, EventPlan, Times};
 use diagnosis::ports::{AccountState, AlertSink, MetricSink, StateStore};
-use diagnosis::{diagnose_with, read_input, InputItem, Ownership};
+use diagnosis::{diagnose_with, read_input, Diagnosis, InputItem, Ownership};
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
@@ -28,10 +28,13 @@ where
                 let claims = Claims::from_event(&web_identity);
                 outcome.events.push(deps.process(&claims).await?);
             }
+            Ok(InputItem::Skipped {
+                change: Some(change), ..
+            }) => outcome.changes.push(deps.process_change(&change).await?),
             other => {
                 let envelope_id = event.payload.get("id").and_then(Value::as_str).unwrap_or("-");
                 let reason = match other {
-                    Ok(InputItem::Skipped { event_name }) => {
+                    Ok(InputItem::Skipped { event_name, .. }) => {
                         format!(
                             "not AssumeRoleWithWebIdentity: eventName {:?}",
                             event_name.as_deref().map(bounded)
@@ -47,7 +50,7 @@ where
             }
         }
     }
-    if outcome.events.is_empty() && outcome.malformed == 0 {
+    if outcome.events.is_empty() && outcome.changes.is_empty() && outcome.malformed == 0 {
         outcome.malformed += 1;
         tracing::warn!("empty event acknowledged");
     }
@@ -65,11 +68,17 @@ pub(crate) struct IncidentWork {
     pub settle: bool,
 }
 
-impl<A: AccountState, M: MetricSink, L: AlertSink, S: StateStore> Deps<A, M, L, S> {
-    async fn process(&self, claims: &Claims) -> Result<EventOutcome, HandlerError> {
-        let policy = self.policy();
-        let t = Times::of(claims, (self.clock)());
+/// One event, diagnosed: what the rest of its processing works from. An incident that
+/// finds the snapshot stale (an IAM change it had not seen) replaces it.
+pub(crate) struct Seen {
+    pub diagnosis: Diagnosis,
+    pub event: EventPlan,
+    pub enrichment_error: Option<String>,
+}
 
+impl<A: AccountState, M: MetricSink, L: AlertSink, S: StateStore> Deps<A, M, L, S> {
+    /// The role and providers (IAM, cached), who is ours, the diagnosis and its plan.
+    pub(crate) async fn see(&self, claims: &Claims) -> Seen {
         let mut enrichment_error = None;
         let expected_provider = plan::expected_provider(claims);
         let snapshot = match (claims.account_id.as_deref(), claims.role_name.as_deref()) {
@@ -100,32 +109,46 @@ impl<A: AccountState, M: MetricSink, L: AlertSink, S: StateStore> Deps<A, M, L, 
             },
         );
         let event = EventPlan::of(claims, &diagnosis, snapshot.as_ref());
-
-        let mut result = EventOutcome {
-            event_id: event.event_id.clone(),
-            cause: Some(diagnosis.cause),
-            subject_mismatch: diagnosis.subject_mismatch.map(|k| k.as_str().to_owned()),
-            confidence: serde_json::to_value(diagnosis.confidence)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned)),
-            trust: Some(diagnosis.trust),
-            evidence: diagnosis.evidence,
+        Seen {
+            diagnosis,
+            event,
             enrichment_error,
+        }
+    }
+
+    async fn process(&self, claims: &Claims) -> Result<EventOutcome, HandlerError> {
+        let policy = self.policy();
+        let t = Times::of(claims, (self.clock)());
+        let expected_provider = plan::expected_provider(claims);
+        let mut seen = self.see(claims).await;
+        let mut result = EventOutcome {
+            enrichment_error: seen.enrichment_error.clone(),
             ..EventOutcome::default()
         };
 
-        let work = match event.kind {
+        let work = match seen.event.kind {
             None => {
+                let (event, diagnosis) = (&seen.event, &seen.diagnosis);
                 let success = event.success(claims, expected_provider.as_deref(), t, &policy);
-                self.record_success(&event, success, &diagnosis, &mut result, t, &policy)
+                self.record_success(event, success, diagnosis, &mut result, t, &policy)
                     .await?;
                 IncidentWork::default()
             }
             Some(kind) => {
-                self.sight_incident(kind, &event, &diagnosis, &mut result, t, &policy)
+                self.sight_incident(kind, claims, &mut seen, &mut result, t, &policy)
                     .await?
             }
         };
+        let Seen { diagnosis, event, .. } = &seen;
+        result.event_id = event.event_id.clone();
+        result.cause = Some(diagnosis.cause);
+        result.subject_mismatch = diagnosis.subject_mismatch.map(|k| k.as_str().to_owned());
+        result.confidence = serde_json::to_value(diagnosis.confidence)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned));
+        result.trust = Some(diagnosis.trust);
+        result.evidence = diagnosis.evidence;
+        result.enrichment_error = seen.enrichment_error.clone();
 
         // Settling the incident's alert and the spike check touch different items: one
         // round trip for both.
@@ -143,7 +166,7 @@ impl<A: AccountState, M: MetricSink, L: AlertSink, S: StateStore> Deps<A, M, L, 
             },
             async {
                 match check {
-                    true => self.check_spike(&event.account, t, &policy.spike).await,
+                    true => self.check_spike(&event.account, t, &policy).await,
                     false => Ok(None),
                 }
             }

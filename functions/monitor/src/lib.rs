@@ -11,10 +11,15 @@
 //!    tokens and publishes the alert; every step is idempotent, so a redelivery completes
 //!    what a failed or dead delivery left undone, and the alert goes out once.
 //! 5. Spikes are judged only when the counters changed or a spike may be on.
+//! 6. An IAM change of a role or provider drops the cached one and is recorded; one that
+//!    widens trust alerts (`trust-change`). An incident that opens reads the account's
+//!    recent changes: it is diagnosed again if its snapshot predates one, and its alert
+//!    names them, as do spike and recovery alerts.
 //!
 //! Every decision is `diagnosis::plan`'s; this crate asks it, calls the ports and feeds
 //! the answers back.
 
+mod change;
 pub mod contract;
 mod handler;
 mod incident;
@@ -56,6 +61,7 @@ impl<A, M: MetricSink, L, S> Deps<A, M, L, S> {
             probe_alert_interval_seconds: config.probe_alert_interval_seconds,
             alerts_per_hour: config.alerts_per_hour,
             observed_subject_days: config.observed_subject_days,
+            change_window_seconds: config.change_window_seconds,
         }
     }
 
@@ -99,6 +105,22 @@ pub struct Outcome {
     pub events: Vec<EventOutcome>,
     /// Records that were not AssumeRoleWithWebIdentity events, or not readable.
     pub malformed: usize,
+    /// IAM changes of roles and OIDC providers.
+    pub changes: Vec<ChangeOutcome>,
+}
+
+/// What one IAM change did.
+#[derive(Debug, Default, Serialize)]
+pub struct ChangeOutcome {
+    pub event_id: String,
+    pub action: &'static str,
+    /// A role without web identity: nothing recorded.
+    pub ignored: bool,
+    /// Recorded before: a redelivery.
+    pub duplicate: bool,
+    pub widening: bool,
+    pub alerts: Vec<&'static str>,
+    pub held_back: Vec<&'static str>,
 }
 
 #[derive(Debug, Default, Serialize)]

@@ -1,7 +1,7 @@
 //! What an instance remembers between events, bounded. None of it is needed for
 //! correctness: it saves round trips.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 use diagnosis::owner::{owners_named_by, Owner};
@@ -16,6 +16,8 @@ const MEMO_SUCCESSES: usize = 2048;
 const SUCCESS_REWRITE_SECONDS: i64 = 3600;
 /// Owners remembered per account: trust policies name few.
 const MEMO_OWNERS_PER_ACCOUNT: usize = 1024;
+/// IAM changes an instance remembers having applied to its caches.
+const MEMO_CHANGES: usize = 1024;
 
 /// (account, lower-cased role, subject): `diagnosis::plan::success_memo_key`.
 pub(crate) type SuccessKey = (String, String, String);
@@ -33,6 +35,9 @@ pub struct Memo {
     /// Success key -> when this instance last recorded it as a success (wall clock): one
     /// write per subject per hour, not per event.
     successes: Mutex<HashMap<SuccessKey, i64>>,
+    /// Event ids of the IAM changes whose role or provider this instance forgot since:
+    /// its caches no longer predate them.
+    changes: Mutex<HashSet<String>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -75,6 +80,19 @@ impl Memo {
             }
         }
         successes.insert(key, wall);
+    }
+
+    pub(crate) fn change_seen(&self, event_id: &str) -> bool {
+        lock(&self.changes).contains(event_id)
+    }
+
+    pub(crate) fn remember_change(&self, event_id: &str) {
+        let mut changes = lock(&self.changes);
+        if changes.len() >= MEMO_CHANGES {
+            // Forgetting them costs one IAM read per change at most, on an incident.
+            changes.clear();
+        }
+        changes.insert(event_id.to_owned());
     }
 
     pub(crate) fn remember_incident(&self, key: &str, until: i64, now: i64) {

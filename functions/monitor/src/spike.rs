@@ -1,10 +1,12 @@
 //! The spike judgement against the state: read the counters and the state, save the
 //! plan's step, publish the alert it carries, then clear it.
 
+use diagnosis::change::ChangeNote;
+use diagnosis::plan::change as changes;
 use diagnosis::plan::spike::{self as decide, SPIKE_SCOPE};
-use diagnosis::plan::{spike_state_expires, Times};
+use diagnosis::plan::{spike_state_expires, Policy, Times};
 use diagnosis::ports::{AlertSink, StateStore};
-use diagnosis::spike::{SpikeConfig, SpikeState};
+use diagnosis::spike::{MinuteCount, PendingSpikeAlert, SpikeState};
 
 use crate::{Deps, HandlerError};
 
@@ -14,8 +16,9 @@ impl<A, M, L: AlertSink, S: StateStore> Deps<A, M, L, S> {
         &self,
         account: &str,
         t: Times,
-        config: &SpikeConfig,
+        policy: &Policy,
     ) -> Result<Option<&'static str>, HandlerError> {
+        let config = &policy.spike;
         let (from, to) = config.minutes_needed(t.now);
         let (counts, stored) = tokio::join!(
             self.state.failure_counts(from, to),
@@ -34,7 +37,8 @@ impl<A, M, L: AlertSink, S: StateStore> Deps<A, M, L, S> {
             return Ok(None);
         };
         // Saved as pending first: a failed publish leaves it for the next delivery.
-        let alert = decide::alert(pending, account);
+        let mut alert = decide::alert(pending, account);
+        alert.changes = self.spike_changes(pending, &counts, account, t, policy).await;
         match self.alerts.publish(&alert).await {
             Ok(()) => {}
             Err(error) if error.retryable => {
@@ -55,6 +59,40 @@ impl<A, M, L: AlertSink, S: StateStore> Deps<A, M, L, S> {
         }
         self.memo.remember_spike_active(done.spiking);
         Ok(Some(alert.kind.as_str()))
+    }
+
+    /// The IAM changes a spike's top roles had shortly before it, or that a recovery's
+    /// roles had while the spike lasted; a failed read is logged, never fails the alert.
+    async fn spike_changes(
+        &self,
+        pending: &PendingSpikeAlert,
+        counts: &[MinuteCount],
+        account: &str,
+        t: Times,
+        policy: &Policy,
+    ) -> Vec<ChangeNote> {
+        let since = pending.thread_since;
+        let window = policy.change_window_seconds;
+        let recent = match self.state.recent_changes(account, since - window).await {
+            Ok(recent) => recent,
+            Err(error) => {
+                tracing::warn!(error = %error, "recent IAM changes not read; the spike alert names none");
+                return Vec::new();
+            }
+        };
+        if pending.recovery {
+            let roles = changes::roles_between(counts, since, t.now);
+            changes::recovery_notes(&recent, &roles, since, t.now)
+        } else {
+            let roles: Vec<String> = pending
+                .summary
+                .top_roles
+                .iter()
+                .map(|(role, _)| role.clone())
+                .filter(|role| role != "-")
+                .collect();
+            changes::spike_notes(&recent, &roles, since, t.now, window)
+        }
     }
 
     /// True when this save won.

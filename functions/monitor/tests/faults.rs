@@ -161,6 +161,22 @@ impl StateStore for FaultyState {
             .run(self.inner.successful_subjects(account, role))
             .await
     }
+    async fn record_change(
+        &self,
+        record: &diagnosis::change::ChangeRecord,
+        expires_at: i64,
+    ) -> Result<bool, PortError> {
+        self.faults
+            .run(self.inner.record_change(record, expires_at))
+            .await
+    }
+    async fn recent_changes(
+        &self,
+        account: &str,
+        since: i64,
+    ) -> Result<Vec<diagnosis::change::ChangeRecord>, PortError> {
+        self.faults.run(self.inner.recent_changes(account, since)).await
+    }
 }
 
 struct FaultyAlerts {

@@ -42,7 +42,7 @@ async fn every_sample_event_is_diagnosed_counted_and_alerted_once() {
             .unwrap()
             .to_string_lossy()
             .into_owned();
-        if ["accounts/", "replay/", "sns/"]
+        if ["accounts/", "changes/", "replay/", "sns/"]
             .iter()
             .any(|dir| relative.starts_with(dir))
         {

@@ -211,6 +211,7 @@ pub fn render(notice: &Notice, breakdown: Option<&Breakdown>) -> Value {
     match notice {
         Notice::Alert { alert, .. } => match alert.kind {
             AlertKind::Spike | AlertKind::Recovery => spike(alert),
+            AlertKind::TrustChange => trust_change(alert),
             _ => incident(alert),
         },
         Notice::Alarm(alarm) => alarm_card(alarm, breakdown),
@@ -234,9 +235,65 @@ fn severity_words(severity: Severity) -> String {
 }
 
 fn notes(card: &mut Card, alert: &Alert) {
+    if alert.kind != AlertKind::TrustChange {
+        for change in alert.changes.iter().take(MAX_NOTES) {
+            card.line(vec![ours("✏️ Change: "), Run::Prose(change.sentence.clone())]);
+        }
+    }
     for note in alert.notes.iter().take(MAX_NOTES) {
         card.line(vec![ours("ℹ️ "), Run::Prose(note.clone())]);
     }
+}
+
+/// A change that widened a role's trust: what, why, and the diff per statement.
+fn trust_change(alert: &Alert) -> Value {
+    let mut card = Card::new();
+    card.title(
+        &format!(
+            "{} · Trust widened by an IAM change",
+            severity_words(alert.severity)
+        ),
+        alert.severity,
+    );
+    for c in alert.changes.iter().take(MAX_NOTES) {
+        let mut line = vec![value(c.action.as_str()), ours(" of ")];
+        match (&c.role, &c.provider) {
+            (Some(role), _) => line.extend([ours("role "), value(role)]),
+            (None, Some(provider)) => line.extend([ours("provider "), value(provider)]),
+            _ => line.push(ours("IAM")),
+        }
+        if let Some(actor) = &c.actor {
+            line.extend([ours(" by "), value(actor)]);
+        }
+        line.extend([
+            ours(" in account "),
+            value(&alert.account_id),
+            ours(" widened who may assume it."),
+        ]);
+        card.line(line);
+        card.heading("Change");
+        card.line(vec![Run::Prose(c.summary.clone())]);
+        card.heading("Why it widens trust");
+        for why in c.widening.iter().take(MAX_FINDINGS) {
+            card.line(vec![ours("• "), Run::Prose(why.clone())]);
+        }
+        if !c.diff.is_empty() {
+            card.heading("Diff");
+            for d in c.diff.iter().take(MAX_CONDITIONS) {
+                let mut line = vec![ours(format!("statement {} ", d.statement)), value(&d.target)];
+                if !d.removed.is_empty() {
+                    line.extend([ours(" removed "), value(&d.removed.join(", "))]);
+                }
+                if !d.added.is_empty() {
+                    line.extend([ours(" added "), value(&d.added.join(", "))]);
+                }
+                card.line(line);
+            }
+        }
+        card.footer(alert.kind.as_str(), &alert.thread_id, Some(&c.event_id));
+    }
+    notes(&mut card, alert);
+    card.finish()
 }
 
 fn incident(alert: &Alert) -> Value {

@@ -688,6 +688,7 @@ pub fn alert_of(d: Diagnosis) -> Alert {
         diagnosis: Some(d),
         spike: None,
         notes: Vec::new(),
+        changes: Vec::new(),
     }
 }
 

@@ -148,5 +148,6 @@ pub fn alert(
         diagnosis: Some(diagnosis.clone()),
         spike: None,
         notes,
+        changes: Vec::new(),
     }
 }

@@ -7,8 +7,11 @@
 //!   spikes, the probe and rate limits, the alert and its notes;
 //! - [`metric`]: what each event, held-back alert and malformed record counts;
 //! - [`spike`]: whether to judge spikes, the step to save, the alert it carries;
+//! - [`change`]: IAM changes: the policy before, the trust-change alert, the notes of
+//!   later alerts, the snapshots they make stale;
 //! - [`Policy`]: the configured limits, and every item lifetime and lease.
 
+pub mod change;
 pub mod incident;
 pub mod metric;
 pub mod spike;
@@ -54,6 +57,8 @@ pub struct Policy {
     pub alerts_per_hour: u64,
     /// 0: no record of successful subjects is kept.
     pub observed_subject_days: i64,
+    /// How long after an IAM change of a role or provider its alerts name the change.
+    pub change_window_seconds: i64,
 }
 
 /// When an event happened, twice: windows (incidents, spike minutes) run on the event's
@@ -236,7 +241,7 @@ pub fn severity_of(kind: AlertKind) -> Severity {
     match kind {
         AlertKind::ForeignSuccess => Severity::Critical,
         AlertKind::Probe => Severity::Low,
-        AlertKind::Spike | AlertKind::Incident => Severity::High,
+        AlertKind::Spike | AlertKind::Incident | AlertKind::TrustChange => Severity::High,
         AlertKind::Recovery => Severity::Info,
     }
 }

@@ -111,6 +111,7 @@ pub fn alert(pending: &PendingSpikeAlert, account: &str) -> Alert {
         diagnosis: None,
         spike: Some(pending.summary.clone()),
         notes: Vec::new(),
+        changes: Vec::new(),
     }
 }
 

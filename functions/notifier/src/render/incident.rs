@@ -5,6 +5,7 @@ use super::*;
 pub fn render_alert(alert: &Alert) -> Rendered {
     match alert.kind {
         AlertKind::Spike | AlertKind::Recovery => render_spike(alert),
+        AlertKind::TrustChange => render_trust_change(alert),
         _ => render_incident(alert),
     }
 }
@@ -183,6 +184,7 @@ pub(super) fn render_incident(alert: &Alert) -> Rendered {
     let mut blocks = Blocks::new();
     blocks.header(&headline(alert));
     blocks.section(&summary(alert));
+    blocks.context(&change_notes(alert));
     blocks.context(&notes(alert));
     blocks.fields(&fields(alert, d));
     if let Some(line) = d.and_then(owner_line) {

@@ -9,6 +9,7 @@
 //! - [`blocks`]: the Block Kit builder, Slack's limits and the check against them;
 //! - [`incident`]: incidents, probes and outside successes;
 //! - [`spike`]: spikes and their recoveries;
+//! - [`change`]: the trust-change alert, and the change notes of the others;
 //! - [`alarm`]: CloudWatch alarm state changes.
 //!
 //! The words every channel shares (durations, times, who ran the job) are in
@@ -16,6 +17,7 @@
 
 mod alarm;
 mod blocks;
+mod change;
 mod incident;
 mod spike;
 
@@ -25,9 +27,11 @@ pub use incident::render_alert;
 
 use crate::words::*;
 use blocks::{limits::*, Blocks};
+use change::{change_notes, render_trust_change};
 use spike::render_spike;
 
 use diagnosis::alert::{dominant_role, Alert, AlertKind, Severity};
+use diagnosis::change::ChangeNote;
 use diagnosis::{Cause, Diagnosis};
 use serde_json::{json, Value};
 

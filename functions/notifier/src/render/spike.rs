@@ -65,6 +65,7 @@ pub(super) fn render_spike(alert: &Alert) -> Rendered {
     };
     blocks.header(&header);
     blocks.section(&summary);
+    blocks.context(&change_notes(alert));
     blocks.context(&notes(alert));
     blocks.fields(&[
         field("Scope", code(&spike.scope)),

@@ -52,6 +52,7 @@ pub fn incident_from(d: Diagnosis, attempts: u64) -> Alert {
         diagnosis: Some(d),
         spike: None,
         notes: Vec::new(),
+        changes: Vec::new(),
     }
 }
 
@@ -120,6 +121,7 @@ pub fn spike() -> Alert {
         diagnosis: None,
         spike: Some(spike_summary(42)),
         notes: Vec::new(),
+        changes: Vec::new(),
     }
 }
 
