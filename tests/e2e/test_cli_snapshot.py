@@ -114,7 +114,7 @@ def diagnoses(snapshot: Path) -> dict[str, dict]:
     out = {}
     for path in sorted(EVENTS.rglob("*.json")):
         top = path.relative_to(EVENTS).parts[0]
-        if top in ("accounts", "replay", "sns"):
+        if top in ("accounts", "changes", "replay", "sns"):
             continue
         event = json.loads(path.read_text())
         if event.get("account") != ACCOUNT:

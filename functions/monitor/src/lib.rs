@@ -105,7 +105,8 @@ pub struct Outcome {
     pub events: Vec<EventOutcome>,
     /// Records that were not AssumeRoleWithWebIdentity events, or not readable.
     pub malformed: usize,
-    /// IAM changes of roles and OIDC providers.
+    /// IAM changes of roles and OIDC providers; absent when there were none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<ChangeOutcome>,
 }
 
