@@ -4,6 +4,14 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod account;
+pub mod digest;
+
+pub use account::{
+    audit_account, github_lookups, AccountFinding, AuditOptions, GithubFacts, GithubLookups, History,
+};
+pub use digest::{digest, Digest};
+
 use crate::claims::Provider;
 use crate::evaluate::ASSUME_ROLE_WITH_WEB_IDENTITY;
 use crate::keys::{is_provided_claim, split_claim_key};
@@ -38,6 +46,31 @@ crate::names::named_enum! {
         WildcardUnderStringEquals,
         /// Name-based GitHub subjects stop matching once a repository sends immutable subjects.
         NameBasedSubject,
+        // The account audit (`oidc-watch audit`, oidc-auditor) adds these.
+        /// An OIDC provider of the account that no role's trust policy names.
+        UnusedProvider,
+        /// A trust policy names an OIDC provider the account does not have: it always fails.
+        MissingProvider,
+        /// A client ID of the provider that no `aud` condition of any role uses.
+        UnusedClientId,
+        /// An `aud` condition on an audience that is not in the provider's client-ID list.
+        AudienceNotAllowed,
+        /// The thumbprint list of a provider whose issuer STS verifies by its CA.
+        ThumbprintNotUsed,
+        /// A GitHub owner the policy names no longer exists: anyone may register it.
+        OwnerNotFound,
+        /// A GitHub repository the policy names no longer exists: anyone may create it.
+        RepositoryNotFound,
+        /// A GitHub repository the policy names was renamed or transferred.
+        RepositoryRenamed,
+        /// A repository sends immutable subjects while the policy names it by name.
+        ImmutableSubjectsNotNamed,
+        /// An owner wildcard that matches owners outside the organisation's control.
+        OwnerWildcardMatchesStrangers,
+        /// A role no successful call assumed within `--unused-days`.
+        UnusedRole,
+        /// A statement, or a value of a condition, that no recorded successful subject used.
+        UnusedTrust,
     }
 }
 
