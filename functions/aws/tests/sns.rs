@@ -114,6 +114,7 @@ async fn sns_subject_of_a_long_non_ascii_title_stays_within_100_ascii_characters
         }),
         notes: Vec::new(),
         changes: Vec::new(),
+        digest: None,
     };
     sink.publish(&alert).await?;
     let request = seen.only();

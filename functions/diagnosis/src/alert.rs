@@ -10,6 +10,12 @@ use crate::diagnose::{Cause, Diagnosis};
 use crate::suggest::SuggestedChange;
 use crate::text::{escape_controls, quote, to_json};
 
+mod digest;
+pub use digest::{
+    alert_severity, digest_alert, finding_label, groups, AuditDigest, FindingGroup, Truncated, UnreadAccount,
+    MAX_DIGEST_ACCOUNTS, MAX_DIGEST_FINDINGS,
+};
+
 crate::names::named_enum! {
     /// How bad an alert is; a grade from a newer producer reads as `High`.
     #[derive(PartialOrd, Ord)]
@@ -36,6 +42,8 @@ crate::names::named_enum! {
         Recovery = "recovery",
         /// An IAM change that widened a role's trust (`changes` holds it, with the diff).
         TrustChange = "trust-change",
+        /// What oidc-auditor's scheduled audit found new or resolved (`digest` holds it).
+        AuditDigest = "audit-digest",
     }
 }
 
@@ -66,6 +74,8 @@ pub struct Alert {
     /// IAM changes of the role or provider shortly before (incident, spike, recovery), or
     /// the widening change itself (trust-change).
     pub changes: Vec<crate::change::ChangeNote>,
+    /// The audit digest (audit-digest only).
+    pub digest: Option<AuditDigest>,
 }
 
 /// SNS message attributes, for subscription filter policies.
@@ -99,6 +109,10 @@ fn title(alert: &Alert) -> String {
         }
         (AlertKind::ForeignSuccess, _) => format!("SECURITY: an outside identity assumed a role{role}"),
         (AlertKind::TrustChange, _) => trust_change_title(alert),
+        (AlertKind::AuditDigest, _) => alert
+            .digest
+            .as_ref()
+            .map_or_else(|| "Trust-policy audit".to_owned(), digest::title),
         (AlertKind::Probe, _) => format!("Probe: an outside identity tried to assume a role{role}"),
         _ => format!(
             "{}{}{role}",
@@ -171,6 +185,9 @@ fn describe(alert: &Alert) -> String {
     if alert.kind == AlertKind::TrustChange {
         return describe_trust_change(alert);
     }
+    if let Some(d) = &alert.digest {
+        return digest::describe(d);
+    }
     if let Some(spike) = &alert.spike {
         let top = |items: &[(String, u64)]| {
             items
@@ -211,7 +228,12 @@ impl Alert {
     pub fn alert_id(&self) -> String {
         match self.kind {
             // One alert per incident, by construction.
-            AlertKind::Incident | AlertKind::Probe | AlertKind::ForeignSuccess | AlertKind::TrustChange => {
+            // One digest per thread: the thread is a hash of the digest's content.
+            AlertKind::Incident
+            | AlertKind::Probe
+            | AlertKind::ForeignSuccess
+            | AlertKind::TrustChange
+            | AlertKind::AuditDigest => {
                 format!("{}:{}", self.kind.as_str(), self.thread_id)
             }
             // A spike thread may alert again after its cooldown: the count it was decided
@@ -270,7 +292,10 @@ impl Alert {
         if !self.changes.is_empty() {
             context.insert("changes", to_json(&self.changes).unwrap_or_default());
         }
-        let next_steps: Vec<String> = self
+        if let Some(d) = &self.digest {
+            context.insert("digest", to_json(d).unwrap_or_default());
+        }
+        let mut next_steps: Vec<String> = self
             .diagnosis
             .iter()
             .flat_map(|d| {
@@ -281,6 +306,9 @@ impl Alert {
                 d.fix.clone().into_iter().chain(change)
             })
             .collect();
+        if let Some(d) = &self.digest {
+            next_steps.extend(digest::next_steps(d));
+        }
         let mut keywords = vec![self.severity.as_str().to_owned(), self.kind.as_str().to_owned()];
         if let Some(cause) = self.cause {
             keywords.push(cause.as_str().to_owned());
@@ -371,6 +399,13 @@ impl Alert {
             .into_iter()
             .filter_map(|change| serde_json::from_value(change).ok())
             .collect();
+        let digest = match get("digest") {
+            Some(text) => Some(AuditDigest::from_json(text).map_err(|e| malformed(format!("digest: {e}")))?),
+            None if kind == AlertKind::AuditDigest => {
+                return Err(malformed("audit-digest without a digest".to_owned()))
+            }
+            None => None,
+        };
         let thread_id = value["metadata"]["threadId"]
             .as_str()
             .or_else(|| value["id"].as_str())
@@ -392,6 +427,7 @@ impl Alert {
             spike,
             notes,
             changes,
+            digest,
         })
     }
 
@@ -411,6 +447,9 @@ impl Alert {
 
     /// The body email subscribers get.
     pub fn to_plain_text(&self) -> String {
+        if let Some(d) = &self.digest {
+            return digest::plain_text(self, d);
+        }
         let mut text = format!(
             "[{}] {}\n\n{}\n",
             self.severity.as_str().to_uppercase(),
@@ -563,6 +602,7 @@ mod tests {
             spike: None,
             notes: Vec::new(),
             changes: Vec::new(),
+            digest: None,
         };
         let q = alert.to_q_notification();
         assert_eq!(
@@ -627,6 +667,7 @@ mod tests {
                     spike: None,
                     notes: vec!["Alert rate limit reached.".to_owned()],
                     changes: Vec::new(),
+                    digest: None,
                 });
             }
         }
@@ -670,6 +711,7 @@ mod tests {
             }),
             notes: Vec::new(),
             changes: Vec::new(),
+            digest: None,
         };
         assert_eq!(Alert::from_q_notification(&spike.to_q_notification()), Ok(spike));
     }
@@ -707,6 +749,7 @@ mod tests {
             spike: None,
             notes: Vec::new(),
             changes: vec![widening_change()],
+            digest: None,
         };
         let q = alert.to_q_notification();
         assert_eq!(

@@ -172,6 +172,7 @@ fn alert_of(kind: AlertKind, c: char, d: Diagnosis) -> Alert {
         spike: None,
         notes: Vec::new(),
         changes: Vec::new(),
+        digest: None,
     }
 }
 
@@ -237,6 +238,7 @@ fn spike_alerts_escape_every_invisible_character() {
         }),
         notes: Vec::new(),
         changes: Vec::new(),
+        digest: None,
     };
     for chunk in hostile_chars().chunks(40) {
         let name: String = chunk.iter().flat_map(|&c| [c, 'r']).collect();

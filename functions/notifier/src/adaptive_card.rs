@@ -14,7 +14,10 @@
 //! Teams refuses messages over about 28 KB: [`render`] drops the optional parts of a card
 //! that would be larger, and falls back to the title alone.
 
-use diagnosis::alert::{change_summary, dominant_role, Alert, AlertKind, Severity};
+use diagnosis::alert::{
+    change_summary, dominant_role, finding_label, groups, Alert, AlertKind, AuditDigest, Severity,
+};
+use diagnosis::audit::AccountFinding;
 use diagnosis::{Cause, Diagnosis};
 use serde_json::{json, Value};
 
@@ -40,6 +43,8 @@ pub mod limits {
     pub const MAX_NOTES: usize = 3;
     pub const MAX_TOP: usize = 5;
     pub const MAX_EXPECTED_VALUES: usize = 5;
+    /// Findings of an audit digest shown per list (new, resolved).
+    pub const MAX_DIGEST_SHOWN: usize = 12;
 }
 
 use limits::*;
@@ -212,6 +217,10 @@ pub fn render(notice: &Notice, breakdown: Option<&Breakdown>) -> Value {
         Notice::Alert { alert, .. } => match alert.kind {
             AlertKind::Spike | AlertKind::Recovery => spike(alert),
             AlertKind::TrustChange => trust_change(alert),
+            AlertKind::AuditDigest => match &alert.digest {
+                Some(digest) => audit_digest(alert, digest),
+                None => incident(alert),
+            },
             _ => incident(alert),
         },
         Notice::Alarm(alarm) => alarm_card(alarm, breakdown),
@@ -293,6 +302,109 @@ fn trust_change(alert: &Alert) -> Value {
         card.footer(alert.kind.as_str(), &alert.thread_id, Some(&c.event_id));
     }
     notes(&mut card, alert);
+    card.finish()
+}
+
+/// Groups of findings, each finding's code and message (and verified change, for new
+/// ones); at most `shown` findings.
+fn digest_groups(card: &mut Card, findings: &[AccountFinding], shown: usize, new: bool) -> usize {
+    let mut listed = 0;
+    for group in groups(findings) {
+        if listed >= shown {
+            break;
+        }
+        let mut line = Vec::new();
+        if new {
+            line.push(Run::Bold(format!("{} · ", group.severity.as_str())));
+        }
+        line.extend([ours("account "), value(group.account)]);
+        match (group.role, group.provider) {
+            (Some(role), _) => line.extend([ours(" · role "), value(role)]),
+            (None, Some(provider)) => line.extend([ours(" · provider "), value(provider)]),
+            _ => {}
+        }
+        card.line(line);
+        for f in group.findings.iter().take(shown - listed) {
+            listed += 1;
+            let mut line = vec![ours("• "), value(&finding_label(f))];
+            if new {
+                line.extend([ours(": "), Run::Prose(f.message.clone())]);
+            }
+            card.line(line);
+            if let Some(change) = f.suggested_change.as_ref().filter(|_| new) {
+                card.line(vec![
+                    ours("   Verified change: "),
+                    Run::Prose(change_summary(change)),
+                ]);
+            }
+        }
+    }
+    listed
+}
+
+/// oidc-auditor's digest: new findings by severity, account and role; resolved ones.
+fn audit_digest(alert: &Alert, d: &AuditDigest) -> Value {
+    let mut card = Card::new();
+    card.title(
+        &format!(
+            "{} · Trust-policy audit: {} new, {} resolved",
+            severity_words(alert.severity),
+            d.new_count(),
+            d.resolved_count()
+        ),
+        alert.severity,
+    );
+    let mut line = vec![ours(format!(
+        "The scheduled audit of {} (",
+        plural(d.accounts.len() as u64, "account", "accounts")
+    ))];
+    for (i, account) in d.accounts.iter().take(MAX_TOP).enumerate() {
+        if i > 0 {
+            line.push(ours(", "));
+        }
+        line.push(value(account));
+    }
+    if d.accounts.len() > MAX_TOP {
+        line.push(ours(format!(" and {} more", d.accounts.len() - MAX_TOP)));
+    }
+    line.push(ours(format!(
+        ") found {} and {} since its last run; {} unchanged.",
+        plural(d.new_count() as u64, "new finding", "new findings"),
+        plural(d.resolved_count() as u64, "resolved finding", "resolved findings"),
+        d.unchanged
+    )));
+    card.line(line);
+    for (heading, findings, total, new) in [
+        ("New findings", &d.new, d.new_count(), true),
+        (
+            "Resolved since the last audit",
+            &d.resolved,
+            d.resolved_count(),
+            false,
+        ),
+    ] {
+        if total == 0 {
+            continue;
+        }
+        card.heading(heading);
+        let listed = digest_groups(&mut card, findings, MAX_DIGEST_SHOWN, new);
+        if total > listed {
+            card.line(vec![ours(format!(
+                "{} not shown; the email and `oidc-watch audit` list them.",
+                plural((total - listed) as u64, "more finding", "more findings")
+            ))]);
+        }
+    }
+    for u in d.unread.iter().take(MAX_NOTES) {
+        card.line(vec![
+            ours("⚠️ Account "),
+            value(&u.account),
+            ours(" was not read ("),
+            Run::Prose(u.error.clone()),
+            ours("); its previous findings stand."),
+        ]);
+    }
+    card.footer(alert.kind.as_str(), &alert.thread_id, None);
     card.finish()
 }
 

@@ -129,6 +129,7 @@ fn cases() -> Vec<(String, Notice, Option<Breakdown>)> {
         ("foreign-success", foreign_success()),
         ("spike", spike()),
         ("recovery", recovery()),
+        ("audit-digest", audit_digest()),
     ] {
         cases.push((name.to_owned(), parse(&sns_message(&alert)), None));
     }
@@ -193,7 +194,7 @@ fn every_golden_is_within_slack_limits() {
         assert!(!payload["text"].as_str().unwrap().is_empty());
         checked += 1;
     }
-    assert_eq!(checked, INCIDENTS.len() + 4 + ALARMS.len());
+    assert_eq!(checked, INCIDENTS.len() + 5 + ALARMS.len());
 }
 
 #[test]

@@ -689,6 +689,7 @@ pub fn alert_of(d: Diagnosis) -> Alert {
         spike: None,
         notes: Vec::new(),
         changes: Vec::new(),
+        digest: None,
     }
 }
 

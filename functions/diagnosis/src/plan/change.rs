@@ -103,6 +103,7 @@ pub fn alert(record: &ChangeRecord, incident: &Incident) -> Alert {
             sentence: record.description(),
             ..record.note("", 0)
         }],
+        digest: None,
     }
 }
 

@@ -149,5 +149,6 @@ pub fn alert(
         spike: None,
         notes,
         changes: Vec::new(),
+        digest: None,
     }
 }

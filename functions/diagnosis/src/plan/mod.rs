@@ -242,6 +242,7 @@ pub fn severity_of(kind: AlertKind) -> Severity {
         AlertKind::ForeignSuccess => Severity::Critical,
         AlertKind::Probe => Severity::Low,
         AlertKind::Spike | AlertKind::Incident | AlertKind::TrustChange => Severity::High,
-        AlertKind::Recovery => Severity::Info,
+        // The monitor sends no digest; oidc-auditor grades its own.
+        AlertKind::Recovery | AlertKind::AuditDigest => Severity::Info,
     }
 }

@@ -112,6 +112,7 @@ pub fn alert(pending: &PendingSpikeAlert, account: &str) -> Alert {
         spike: Some(pending.summary.clone()),
         notes: Vec::new(),
         changes: Vec::new(),
+        digest: None,
     }
 }
 

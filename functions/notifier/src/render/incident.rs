@@ -6,6 +6,10 @@ pub fn render_alert(alert: &Alert) -> Rendered {
     match alert.kind {
         AlertKind::Spike | AlertKind::Recovery => render_spike(alert),
         AlertKind::TrustChange => render_trust_change(alert),
+        AlertKind::AuditDigest => match &alert.digest {
+            Some(digest) => render_digest(alert, digest),
+            None => render_incident(alert),
+        },
         _ => render_incident(alert),
     }
 }

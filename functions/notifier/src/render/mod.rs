@@ -10,6 +10,7 @@
 //! - [`incident`]: incidents, probes and outside successes;
 //! - [`spike`]: spikes and their recoveries;
 //! - [`change`]: the trust-change alert, and the change notes of the others;
+//! - [`digest`]: oidc-auditor's digest of new and resolved audit findings;
 //! - [`alarm`]: CloudWatch alarm state changes.
 //!
 //! The words every channel shares (durations, times, who ran the job) are in
@@ -18,6 +19,7 @@
 mod alarm;
 mod blocks;
 mod change;
+mod digest;
 mod incident;
 mod spike;
 
@@ -28,6 +30,7 @@ pub use incident::render_alert;
 use crate::words::*;
 use blocks::{limits::*, Blocks};
 use change::{change_notes, render_trust_change};
+use digest::render_digest;
 use spike::render_spike;
 
 use diagnosis::alert::{dominant_role, Alert, AlertKind, Severity};

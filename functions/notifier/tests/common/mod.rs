@@ -53,6 +53,7 @@ pub fn incident_from(d: Diagnosis, attempts: u64) -> Alert {
         spike: None,
         notes: Vec::new(),
         changes: Vec::new(),
+        digest: None,
     }
 }
 
@@ -122,6 +123,7 @@ pub fn spike() -> Alert {
         spike: Some(spike_summary(42)),
         notes: Vec::new(),
         changes: Vec::new(),
+        digest: None,
     }
 }
 
@@ -257,4 +259,81 @@ pub async fn invoke<C: Channel, D: NotifierStore, B: AlarmBreakdown>(
 /// What each delivery of an invocation came to.
 pub fn statuses(outcome: &Outcome) -> Vec<Status> {
     outcome.deliveries.iter().map(|d| d.status).collect()
+}
+
+/// An audit finding as oidc-auditor keeps it.
+pub fn account_finding(
+    role: Option<&str>,
+    code: diagnosis::audit::FindingCode,
+    severity: diagnosis::audit::Severity,
+    message: &str,
+) -> diagnosis::audit::AccountFinding {
+    diagnosis::audit::AccountFinding {
+        account: "111122223333".into(),
+        role: role.map(str::to_owned),
+        provider: Some("token.actions.githubusercontent.com".into()),
+        statement: role.map(|_| 0),
+        code,
+        severity,
+        value: None,
+        message: message.into(),
+        suggested_change: None,
+    }
+}
+
+/// A digest as oidc-auditor publishes it: new findings of two severities on two roles
+/// and a provider, one with a verified change, and one resolved finding. Fixed findings,
+/// not the audit engine's, so the golden pins the rendering alone.
+pub fn audit_digest() -> Alert {
+    use diagnosis::audit::{Digest, FindingCode, Severity as S};
+    let mut wildcard = account_finding(
+        Some("gha-deploy-prod"),
+        FindingCode::OwnerWildcard,
+        S::High,
+        "Statement 0 allows \"repo:*/infra:*\": the wildcard in the owner position lets any GitHub user's repository assume this role.",
+    );
+    wildcard.value = Some("repo:*/infra:*".into());
+    let mut renamed = account_finding(
+        Some("gha-web-app"),
+        FindingCode::RepositoryRenamed,
+        S::Medium,
+        "Statement 0 names \"acme/web-app\", which GitHub now calls \"acme/storefront\".",
+    );
+    renamed.suggested_change = Some(diagnosis::suggest::SuggestedChange {
+        statement: 0,
+        operator: Some("StringLike".into()),
+        key: "token.actions.githubusercontent.com:sub".into(),
+        add: vec!["repo:acme/storefront:*".into()],
+        remove: vec!["repo:acme/web-app:*".into()],
+        policy: Value::Null,
+    });
+    let digest = Digest {
+        new: vec![
+            renamed,
+            wildcard,
+            account_finding(
+                None,
+                FindingCode::UnusedProvider,
+                S::Low,
+                "No role of account 111122223333 trusts the OIDC provider \"gitlab.com\".",
+            ),
+        ],
+        resolved: vec![account_finding(
+            Some("gha-legacy-deploy"),
+            FindingCode::NoSubjectCondition,
+            S::High,
+            "Statement 0 trusts \"token.actions.githubusercontent.com\" with no condition on sub.",
+        )],
+        unchanged: 7,
+    };
+    let unread = [diagnosis::alert::UnreadAccount {
+        account: "444455556666".into(),
+        error: "AccessDenied: not authorized to perform sts:AssumeRole".into(),
+    }];
+    diagnosis::alert::digest_alert(
+        "111122223333",
+        &["111122223333".to_owned(), "444455556666".to_owned()],
+        &digest,
+        &unread,
+    )
 }
