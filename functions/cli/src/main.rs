@@ -11,6 +11,7 @@
 //! Exit codes: 0 when every input was read, 1 when some record or file could not be read,
 //! 2 for bad arguments, snapshots, policies or requests, and failed AWS calls.
 
+mod audit;
 mod commands;
 mod impact;
 mod input;
@@ -81,6 +82,10 @@ enum Command {
     /// What a trust-policy change does before it is applied: the subjects that assumed
     /// the role, judged under the old and the new policy, and the shapes it newly admits.
     Impact(impact::ImpactArgs),
+    /// Audit every trust policy that names an OIDC provider, and every provider, of one or
+    /// more accounts, with what GitHub and CloudTrail history say. Exit 1 on findings at or
+    /// above --fail-on, 2 on bad input.
+    Audit(audit::AuditArgs),
     /// Pre-flight: the OIDC jobs of workflow files, their id-token permission, the subjects
     /// they present and, with --account, each subject's verdict. Exit 1 on findings at or
     /// above --fail-on, 2 on bad input.
@@ -113,6 +118,7 @@ fn main() -> ExitCode {
         Command::Evaluate { policy, request } => commands::evaluate(&policy, &request),
         Command::Snapshot { roles, output } => snapshot::snapshot(roles.as_deref(), output.as_deref()),
         Command::Impact(args) => impact::run(&args).map_err(|e| commands::CommandError::Usage(e.to_string())),
+        Command::Audit(args) => audit::run(&args).map_err(|e| commands::CommandError::Usage(e.to_string())),
         Command::CheckWorkflows { args, live } => {
             workflows::run(&args, live).map_err(|e| commands::CommandError::Usage(e.to_string()))
         }
