@@ -3,6 +3,7 @@
 //! alarm breakdown, the Slack credential, configuration.
 
 pub mod account_snapshot;
+pub mod audit_store;
 pub mod breakdown;
 pub mod config;
 pub mod dynamodb;
