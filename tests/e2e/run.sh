@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # The end-to-end tests of oidc-monitor (tests/e2e/test_monitor.py; with the CLI,
 # test_cli_snapshot.py and test_impact_observed.py, which need target/debug/oidc-watch) and of
-# oidc-notifier (tests/e2e/test_notifier.py) around PREBUILT binaries: the venv (pinned,
+# oidc-notifier (tests/e2e/test_notifier.py) and of oidc-auditor (tests/e2e/test_auditor.py)
+# around PREBUILT binaries: the venv (pinned,
 # skipped when up to date; tests/setup-venv.sh), moto on 127.0.0.1, pytest; and, whatever
 # happens (failure, Ctrl-C), everything it started is stopped. It builds nothing: the caller
 # does, and a binary that is missing is an error, never a reason to skip its tests.
 #
-# Usage: tests/e2e/run.sh [monitor-binary] [notifier-binary] [pytest args...]
+# Usage: tests/e2e/run.sh [monitor-binary] [notifier-binary] [auditor-binary] [pytest args...]
 #          monitor-binary defaults to target/debug/oidc-monitor (cargo build -p oidc-monitor);
 #          notifier-binary (a second argument not starting with -) defaults to
 #          $E2E_NOTIFIER_BINARY, else target/debug/oidc-notifier (cargo build -p
 #          oidc-notifier). The notifier tests also run the monitor binary (it publishes the
-#          alerts they replay).
+#          alerts they replay). auditor-binary (a third argument not starting with -)
+#          defaults to $E2E_AUDITOR_BINARY, else target/debug/oidc-auditor (cargo build -p
+#          oidc-auditor).
 #        e.g. tests/e2e/run.sh target/release/oidc-monitor -k spike
 #             tests/e2e/run.sh target/debug/oidc-monitor target/debug/oidc-notifier -k test_notifier
 # Env:   E2E_MOTO_PORT (5055), E2E_LAMBDA_PORT (9055), E2E_STATE (target/e2e),
@@ -37,7 +40,10 @@ binary="$(absolute "$binary" oidc-monitor)"
 notifier="${E2E_NOTIFIER_BINARY:-$e2e_root/target/debug/oidc-notifier}"
 if [[ $# -gt 0 && "$1" != -* ]]; then notifier="$1"; shift; fi
 notifier="$(absolute "$notifier" oidc-notifier)"
-tests=("$here/test_monitor.py" "$here/test_cli_snapshot.py" "$here/test_impact_observed.py" "$here/test_notifier.py")
+auditor="${E2E_AUDITOR_BINARY:-$e2e_root/target/debug/oidc-auditor}"
+if [[ $# -gt 0 && "$1" != -* ]]; then auditor="$1"; shift; fi
+auditor="$(absolute "$auditor" oidc-auditor)"
+tests=("$here/test_monitor.py" "$here/test_cli_snapshot.py" "$here/test_impact_observed.py" "$here/test_notifier.py" "$here/test_cli_audit.py" "$here/test_auditor.py")
 cd "$e2e_root"
 
 export E2E_STATE E2E_VENV E2E_MOTO_PORT E2E_LAMBDA_PORT
@@ -69,12 +75,12 @@ if ! "$here/moto.sh" status >/dev/null 2>&1; then
   started_moto=1
   "$here/moto.sh" start
 fi
-e2e_log "venv and moto ready in $(( $(e2e_now_ms) - t0 )) ms; testing $binary and $notifier"
+e2e_log "venv and moto ready in $(( $(e2e_now_ms) - t0 )) ms; testing $binary, $notifier and $auditor"
 
 # No .pytest_cache or __pycache__ in the work tree.
 rm -f "$E2E_STATE/monitor-tests/timings.json" "$E2E_STATE/notifier-tests/timings.json"
 rc=0
-E2E_MONITOR_BINARY="$binary" E2E_NOTIFIER_BINARY="$notifier" PYTHONDONTWRITEBYTECODE=1 \
+E2E_MONITOR_BINARY="$binary" E2E_NOTIFIER_BINARY="$notifier" E2E_AUDITOR_BINARY="$auditor" PYTHONDONTWRITEBYTECODE=1 \
   timeout --kill-after=10 "${E2E_PYTEST_TIMEOUT:-600}" \
   "$E2E_VENV/bin/python" -m pytest -q -p no:cacheprovider --durations=5 \
   "${tests[@]}" "$@" </dev/null &
