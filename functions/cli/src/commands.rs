@@ -69,6 +69,10 @@ pub fn diagnose(
                 continue;
             }
         };
+        for row in &input.unreadable {
+            eprintln!("oidc-watch: {}: {row}", input.name);
+            summary.unreadable += 1;
+        }
         let before = (summary.failures + summary.successes, summary.unreadable);
         for item in read_input(&input.bytes) {
             match item {

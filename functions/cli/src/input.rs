@@ -1,4 +1,6 @@
-//! Gathering input bytes: files, directories, stdin; gzip recognised by its magic bytes.
+//! Gathering input bytes: files, directories, stdin; gzip recognised by its magic bytes,
+//! and query-engine results (Athena, CloudTrail Lake) read as CloudTrail records
+//! ([`crate::tabular`]).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -8,7 +10,15 @@ use flate2::read::MultiGzDecoder;
 /// Decompressed inputs larger than this are refused: a small gzip can expand enormously.
 pub const MAX_INPUT_BYTES: u64 = 1 << 30;
 
-const EVENT_EXTENSIONS: &[&str] = &[".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".gz"];
+const EVENT_EXTENSIONS: &[&str] = &[
+    ".json",
+    ".jsonl",
+    ".ndjson",
+    ".json.gz",
+    ".jsonl.gz",
+    ".gz",
+    ".csv",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum InputFileError {
@@ -21,6 +31,8 @@ pub enum InputFileError {
 pub struct Input {
     pub name: String,
     pub bytes: Vec<u8>,
+    /// Rows of a query result that could not be read (the others are in `bytes`).
+    pub unreadable: Vec<String>,
 }
 
 /// Expands `-`, files and directories (recursively, sorted) into named inputs.
@@ -88,7 +100,16 @@ fn read_all(name: String, reader: Box<dyn Read>) -> Result<Input, InputFileError
     if bytes.len() as u64 > MAX_INPUT_BYTES {
         return Err(InputFileError::TooLarge { path: name });
     }
-    Ok(Input { name, bytes })
+    let mut unreadable = Vec::new();
+    if let Some(converted) = crate::tabular::convert(&bytes) {
+        bytes = converted.records;
+        unreadable = converted.unreadable;
+    }
+    Ok(Input {
+        name,
+        bytes,
+        unreadable,
+    })
 }
 
 /// Files below `dir` ending with one of `extensions`, sorted; hidden entries are skipped.

@@ -14,8 +14,10 @@
 mod commands;
 mod impact;
 mod input;
+mod query;
 mod render;
 mod snapshot;
+mod tabular;
 mod workflows;
 mod yaml;
 
@@ -81,6 +83,9 @@ enum Command {
     /// What a trust-policy change does before it is applied: the subjects that assumed
     /// the role, judged under the old and the new policy, and the shapes it newly admits.
     Impact(impact::ImpactArgs),
+    /// The SQL for Athena or CloudTrail Lake that selects AssumeRoleWithWebIdentity records
+    /// with the columns `diagnose` reads back from the engine's result file.
+    Query(query::QueryArgs),
     /// Pre-flight: the OIDC jobs of workflow files, their id-token permission, the subjects
     /// they present and, with --account, each subject's verdict. Exit 1 on findings at or
     /// above --fail-on, 2 on bad input.
@@ -113,6 +118,7 @@ fn main() -> ExitCode {
         Command::Evaluate { policy, request } => commands::evaluate(&policy, &request),
         Command::Snapshot { roles, output } => snapshot::snapshot(roles.as_deref(), output.as_deref()),
         Command::Impact(args) => impact::run(&args).map_err(|e| commands::CommandError::Usage(e.to_string())),
+        Command::Query(args) => query::run(&args, oidc_watch_aws::wall_clock_seconds()),
         Command::CheckWorkflows { args, live } => {
             workflows::run(&args, live).map_err(|e| commands::CommandError::Usage(e.to_string()))
         }
