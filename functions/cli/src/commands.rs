@@ -39,6 +39,7 @@ pub fn diagnose(
     owners: Option<&str>,
     format: Option<Format>,
     no_color: bool,
+    remote: &crate::s3::Filters,
 ) -> Result<ExitCode, CommandError> {
     let owners = Owners::parse_list(owners.unwrap_or(""))
         .map_err(|e| CommandError::Usage(format!("--owners: {e}")))?;
@@ -55,13 +56,29 @@ pub fn diagnose(
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut summary = Summary::default();
 
-    for source in expand(inputs) {
-        if let Ok(PathOrStdin::Path(path)) = &source {
-            if snapshot_files.iter().any(|f| same_file(f, path)) {
-                continue;
-            }
-        }
-        let input = match source.and_then(|s| s.read()) {
+    let (urls, local): (Vec<&String>, Vec<&String>) = inputs.iter().partition(|i| i.starts_with("s3://"));
+    let urls = urls
+        .into_iter()
+        .map(|u| {
+            crate::s3::S3Url::parse(u)
+                .ok_or_else(|| CommandError::Usage(format!("{u}: not an s3://bucket/prefix/ URL")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let local: Vec<String> = local.into_iter().cloned().collect();
+    let local_inputs = expand(&local)
+        .into_iter()
+        .filter(|source| match source {
+            Ok(PathOrStdin::Path(path)) => !snapshot_files.iter().any(|f| same_file(f, path)),
+            _ => true,
+        })
+        .map(|source| source.and_then(|s| s.read()));
+    let remote_inputs = (!urls.is_empty())
+        .then(|| crate::s3::inputs(urls, remote.clone()))
+        .into_iter()
+        .flatten();
+
+    for input in local_inputs.chain(remote_inputs) {
+        let input = match input {
             Ok(input) => input,
             Err(error) => {
                 eprintln!("oidc-watch: {error}");
@@ -106,7 +123,10 @@ pub fn diagnose(
                 }
             }
         }
-        if (summary.failures + summary.successes, summary.unreadable) == before {
+        // Most log files of a trail hold no web-identity call: only local files are named.
+        if (summary.failures + summary.successes, summary.unreadable) == before
+            && !input.name.starts_with("s3://")
+        {
             eprintln!("oidc-watch: {}: no AssumeRoleWithWebIdentity events", input.name);
         }
     }

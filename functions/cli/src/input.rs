@@ -26,6 +26,9 @@ pub enum InputFileError {
     Io { path: String, source: std::io::Error },
     #[error("{path}: larger than {MAX_INPUT_BYTES} bytes once decompressed")]
     TooLarge { path: String },
+    /// An object store or API: where, and what it answered.
+    #[error("{url}: {message}")]
+    Remote { url: String, message: String },
 }
 
 pub struct Input {
@@ -80,15 +83,23 @@ impl PathOrStdin {
 }
 
 fn read_all(name: String, reader: Box<dyn Read>) -> Result<Input, InputFileError> {
-    let io = |source| InputFileError::Io {
-        path: name.clone(),
-        source,
-    };
     let mut bytes = Vec::new();
     reader
         .take(MAX_INPUT_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(io)?;
+        .map_err(|source| InputFileError::Io {
+            path: name.clone(),
+            source,
+        })?;
+    from_bytes(name, bytes)
+}
+
+/// An input from its bytes as stored: inflated when gzip, converted when a query result.
+pub fn from_bytes(name: String, mut bytes: Vec<u8>) -> Result<Input, InputFileError> {
+    let io = |source| InputFileError::Io {
+        path: name.clone(),
+        source,
+    };
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut plain = Vec::new();
         MultiGzDecoder::new(bytes.as_slice())

@@ -241,7 +241,7 @@ pub fn sql(args: &QueryArgs, now: i64) -> Result<String, QueryError> {
 }
 
 /// `7d`, `12h`, `30m`, a date, or an ISO 8601 time in UTC.
-fn when(value: &str, now: i64) -> Option<i64> {
+pub fn when(value: &str, now: i64) -> Option<i64> {
     let value = value.trim();
     let relative = |unit: char, seconds: i64| {
         value
