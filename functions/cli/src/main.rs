@@ -11,6 +11,7 @@
 //! Exit codes: 0 when every input was read, 1 when some record or file could not be read,
 //! 2 for bad arguments, snapshots, policies or requests, and failed AWS calls.
 
+mod audit;
 mod commands;
 mod impact;
 mod input;
@@ -90,6 +91,10 @@ enum Command {
     /// The SQL for Athena or CloudTrail Lake that selects AssumeRoleWithWebIdentity records
     /// with the columns `diagnose` reads back from the engine's result file.
     Query(query::QueryArgs),
+    /// Audit every trust policy that names an OIDC provider, and every provider, of one or
+    /// more accounts, with what GitHub and CloudTrail history say. Exit 1 on findings at or
+    /// above --fail-on, 2 on bad input.
+    Audit(audit::AuditArgs),
     /// Pre-flight: the OIDC jobs of workflow files, their id-token permission, the subjects
     /// they present and, with --account, each subject's verdict. Exit 1 on findings at or
     /// above --fail-on, 2 on bad input.
@@ -164,6 +169,7 @@ fn main() -> ExitCode {
         Command::Snapshot { roles, output } => snapshot::snapshot(roles.as_deref(), output.as_deref()),
         Command::Impact(args) => impact::run(&args).map_err(|e| commands::CommandError::Usage(e.to_string())),
         Command::Query(args) => query::run(&args, oidc_watch_aws::wall_clock_seconds()),
+        Command::Audit(args) => audit::run(&args).map_err(|e| commands::CommandError::Usage(e.to_string())),
         Command::CheckWorkflows { args, live } => {
             workflows::run(&args, live).map_err(|e| commands::CommandError::Usage(e.to_string()))
         }
