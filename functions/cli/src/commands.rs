@@ -10,9 +10,9 @@ use diagnosis::claims::Claims;
 use diagnosis::evaluate::{evaluate as evaluate_policy, Request};
 use diagnosis::owner::{owners_of_account, Owner, Owners};
 use diagnosis::policy::PolicyDocument;
-use diagnosis::{diagnose_with, read_input, AccountSnapshot, Cause, InputItem, Ownership};
+use diagnosis::{diagnose_with, AccountSnapshot, Cause, InputItem, Ownership};
 
-use crate::input::{expand, files_below, PathOrStdin};
+use crate::input::{expand, files_below, parse, read_in_parallel, PathOrStdin};
 use crate::render::{Palette, Summary};
 use crate::Format;
 
@@ -65,21 +65,22 @@ pub fn diagnose(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let local: Vec<String> = local.into_iter().cloned().collect();
-    let local_inputs = expand(&local)
+    let local_sources: Vec<_> = expand(&local)
         .into_iter()
         .filter(|source| match source {
             Ok(PathOrStdin::Path(path)) => !snapshot_files.iter().any(|f| same_file(f, path)),
             _ => true,
         })
-        .map(|source| source.and_then(|s| s.read()));
+        .collect();
     let remote_inputs = (!urls.is_empty())
         .then(|| crate::s3::inputs(urls, remote.clone()))
         .into_iter()
-        .flatten();
+        .flatten()
+        .map(|input| input.map(parse));
 
-    for input in local_inputs.chain(remote_inputs) {
-        let input = match input {
-            Ok(input) => input,
+    for parsed in read_in_parallel(local_sources).chain(remote_inputs) {
+        let input = match parsed {
+            Ok(parsed) => parsed,
             Err(error) => {
                 eprintln!("oidc-watch: {error}");
                 summary.unreadable += 1;
@@ -91,7 +92,7 @@ pub fn diagnose(
             summary.unreadable += 1;
         }
         let before = (summary.failures + summary.successes, summary.unreadable);
-        for item in read_input(&input.bytes) {
+        for item in input.items {
             match item {
                 Ok(InputItem::Event(event)) => {
                     let account_id = event
