@@ -650,3 +650,47 @@ fn a_refused_read_role_names_the_call_and_exits_2() {
     );
     assert!(!text.contains("panicked"), "{text}");
 }
+
+#[test]
+fn a_recorded_immutable_subject_marks_its_repository() {
+    let github = GitHub::start(&[]);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail.jsonl");
+    std::fs::write(
+        &trail,
+        format!(
+            "{}\n",
+            call("web", "repo:acme@7/web@42:ref:refs/heads/main", now - 3600, false)
+        ),
+    )
+    .unwrap();
+    let accounts = snapshot();
+    let accounts = accounts.to_str().unwrap();
+    let run = |history: bool| {
+        let mut args = vec![
+            "--account",
+            accounts,
+            "--github-api",
+            &github.url,
+            "--format",
+            "json",
+        ];
+        if history {
+            args.extend(["--history", trail.to_str().unwrap()]);
+        }
+        let output = audit(&args, Some(TOKEN));
+        lines(&output)
+            .into_iter()
+            .filter(|f| f["code"] == "ImmutableSubjectsNotNamed")
+            .map(|f| f["role"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    // acme/web was created before 2026-07-15: only the history says it sends immutable subjects.
+    assert!(!run(false).contains(&"web".to_owned()));
+    let roles = run(true);
+    assert!(
+        roles.contains(&"web".to_owned()) && roles.contains(&"deleted".to_owned()),
+        "{roles:?}"
+    );
+}
