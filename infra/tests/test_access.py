@@ -145,7 +145,7 @@ def test_every_alarm_publishes_to_the_policed_topic(template):
 
 # ------------------------------------------------------------------ 3. DynamoDB key prefixes
 
-MONITOR_PREFIXES = {"event#", "incident#", "counter#", "spike#", "token#", "success#"}
+MONITOR_PREFIXES = {"event#", "incident#", "counter#", "spike#", "token#", "success#", "change#"}
 NOTIFIER_PREFIXES = {"delivery#", "thread#", "notify-token#"}
 ITEM_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
                 "dynamodb:Query", "dynamodb:ConditionCheckItem"}

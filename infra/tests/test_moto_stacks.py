@@ -18,7 +18,7 @@ import zipfile
 import pytest
 
 from conftest import FORWARDER, TEMPLATE, resources_of, transform
-from test_patterns import CENTRAL, MEMBER, as_doc, drain, entry, expected_ids, samples
+from test_patterns import CENTRAL, MEMBER, as_doc, drain, entry, expected_ids, rule_kind, samples
 
 UNSUPPORTED = {"AWS::CloudWatch::InsightRule", "AWS::Events::EventBusPolicy", "AWS::SQS::QueuePolicy",
                "AWS::SNS::Subscription", "AWS::SNS::TopicPolicy"}
@@ -107,21 +107,20 @@ def test_central_stack_shape(aws, central, template):
     assert assume["Condition"] == {"StringEquals": {"aws:ResourceOrgID": "o-abcdefghij"}}
     (dynamo,) = [s for s in stmts if "dynamodb:PutItem" in s["Action"]]
     assert dynamo["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == [
-        "event#*", "incident#*", "counter#*", "spike#*", "token#*", "success#*"]
+        "event#*", "incident#*", "counter#*", "spike#*", "token#*", "success#*", "change#*"]
 
     events = aws("events")
     rules = {}
     for bus in ("default", "oidc-watch-events"):
         for rule in events.list_rules(EventBusName=bus)["Rules"]:
-            pattern = json.loads(rule["EventPattern"])
-            kind = "failures" if pattern["detail"]["errorCode"][0]["exists"] else "successes"
+            kind = rule_kind(json.loads(rule["EventPattern"]))
             (target,) = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]
-            assert rule["State"] == STATE
+            assert rule["State"] == ("ENABLED" if kind == "changes" else STATE)
             assert target["Arn"] == monitor["FunctionArn"]
             assert target["DeadLetterConfig"]["Arn"].split(":")[-1].startswith("oidc-watch-EventDeliveryDeadLetterQueue")
             assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
             rules[(bus, kind)] = rule["Name"]
-    assert set(rules) == {(b, k) for b in ("default", "oidc-watch-events") for k in ("failures", "successes")}
+    assert set(rules) == {(b, k) for b in ("default", "oidc-watch-events") for k in ("failures", "successes", "changes")}
 
     # The dashboard body, as CloudFormation (moto's) substituted it, is JSON and names the
     # deployed functions and log group.
@@ -165,20 +164,24 @@ def test_member_events_reach_the_central_rules(aws, member, central):
     events, sqs = aws("events"), aws("sqs")
     queues = {}
     for rule in events.list_rules(EventBusName="oidc-watch-events")["Rules"]:
-        kind = "failures" if json.loads(rule["EventPattern"])["detail"]["errorCode"][0]["exists"] else "successes"
+        kind = rule_kind(json.loads(rule["EventPattern"]))
         url = sqs.create_queue(QueueName=f"observe-{kind}")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         events.remove_targets(Rule=rule["Name"], EventBusName="oidc-watch-events", Ids=["oidc-monitor"])
         events.put_targets(Rule=rule["Name"], EventBusName="oidc-watch-events", Targets=[{"Id": "observe", "Arn": arn}])
         queues[kind] = url
-    assert set(queues) == {"failures", "successes"}
+    assert set(queues) == {"failures", "successes", "changes"}
 
-    member_events = member("events", "us-west-2")
-    forwarding = member_events.list_rules()["Rules"]
-    assert len(forwarding) == 2 and all(r["State"] == STATE for r in forwarding)
+    # IAM's changes are forwarded from us-east-1 only, where CloudTrail delivers them.
     cases = samples()
-    for label, env, _ in cases:
-        assert member_events.put_events(Entries=[entry(env, "default")])["FailedEntryCount"] == 0, label
-    for kind, url in queues.items():
-        got, want = drain(sqs, url), expected_ids(cases, kind)
-        assert got == want, (kind, sorted(want - got), sorted(got - want))
+    for region in ("us-west-2", "us-east-1"):
+        member_events = member("events", region)
+        forwarding = member_events.list_rules()["Rules"]
+        kinds = sorted(rule_kind(json.loads(r["EventPattern"])) for r in forwarding)
+        assert kinds == (["changes"] if region == "us-east-1" else []) + ["failures", "successes"], (region, kinds)
+        for label, env, _ in cases:
+            assert member_events.put_events(Entries=[entry(env, "default")])["FailedEntryCount"] == 0, label
+        for kind, url in queues.items():
+            got = drain(sqs, url)
+            want = expected_ids(cases, kind) if kind != "changes" or region == "us-east-1" else set()
+            assert got == want, (region, kind, sorted(want - got), sorted(got - want))

@@ -7,7 +7,11 @@ The expectation comes from the samples' directory names (events/<cause>/...: `no
 success, every other cause a failure), not from the pattern's own errorCode logic. The
 negative samples are the replay file's non-matching records (an S3 data event and an IAM
 user's AssumeRole) wrapped as EventBridge would wrap them, plus near misses built from a
-real sample (another event name, another source)."""
+real sample (another event name, another source).
+
+The IAM change rules (change correlation) are judged the same way: every events/changes/
+envelope must reach them and nothing else, and a failed IAM call (errorCode), a read-only
+IAM call and an IAM change the monitor does not follow must not."""
 
 import ast
 import copy
@@ -23,7 +27,19 @@ MEMBER = "111122223333"
 
 
 def scenario_files():
-    return sorted(p for p in EVENTS.rglob("*.json") if p.relative_to(EVENTS).parts[0] not in ("accounts", "replay", "sns"))
+    return sorted(p for p in EVENTS.rglob("*.json") if p.relative_to(EVENTS).parts[0] not in ("accounts", "changes", "replay", "sns"))
+
+
+def change_files():
+    return sorted((EVENTS / "changes").glob("*.json"))
+
+
+def rule_kind(pattern: dict) -> str:
+    """Which samples a rule is for: 'changes' (IAM's records), else 'failures' or
+    'successes' by its errorCode clause."""
+    if pattern["source"] == ["aws.iam"]:
+        return "changes"
+    return "failures" if pattern["detail"]["errorCode"][0]["exists"] else "successes"
 
 
 def envelope(record: dict, detail_type="AWS API Call via CloudTrail") -> dict:
@@ -40,6 +56,23 @@ def samples():
         env = load_json(path)
         cause = path.relative_to(EVENTS).parts[0]
         out.append((str(path.relative_to(EVENTS)), env, "successes" if cause == "none" else "failures"))
+    changes = change_files()
+    assert len(changes) >= 8, changes
+    for path in changes:
+        out.append((f"changes/{path.name}", load_json(path), "changes"))
+    change = load_json(changes[0])
+    failed = copy.deepcopy(change)
+    failed["detail"].update(errorCode="AccessDenied", errorMessage="not authorized")
+    failed["detail"]["eventID"] = failed["id"] = "near-miss-failed-iam-change"
+    out.append(("near miss: a failed IAM change", failed, None))
+    read = copy.deepcopy(change)
+    read["detail"].update(eventName="GetRole", readOnly=True)
+    read["detail"]["eventID"] = read["id"] = "near-miss-iam-read"
+    out.append(("near miss: IAM GetRole", read, None))
+    unfollowed = copy.deepcopy(change)
+    unfollowed["detail"]["eventName"] = "CreateUser"
+    unfollowed["detail"]["eventID"] = unfollowed["id"] = "near-miss-iam-create-user"
+    out.append(("near miss: IAM CreateUser", unfollowed, None))
     replay = load_json(EVENTS / "replay/cloudtrail-log-file-mixed.json")["Records"]
     others = [r for r in replay if r["eventName"] != "AssumeRoleWithWebIdentity"]
     assert len(others) == 2, "the replay file's S3 GetObject and IAM-user AssumeRole records"
@@ -98,7 +131,7 @@ def drain(sqs, url) -> set[str]:
 
 
 def kind_of(rule):
-    return "failures" if rule["Properties"]["EventPattern"]["detail"]["errorCode"][0]["exists"] else "successes"
+    return rule_kind(rule["Properties"]["EventPattern"])
 
 
 def expected_ids(cases, kind):
@@ -108,7 +141,7 @@ def expected_ids(cases, kind):
 def test_sample_directories_agree_with_error_codes():
     """Sanity of the expectation itself: a `none/` sample has no errorCode, the rest have one."""
     for label, env, kind in samples():
-        if kind is not None and not label.startswith("real"):
+        if kind in ("failures", "successes") and not label.startswith("real"):
             assert ("errorCode" in env["detail"]) == (kind == "failures"), label
 
 
@@ -119,6 +152,7 @@ def test_patterns_match_exactly_their_samples(aws, template, forwarder, which):
     events, sqs = aws("events", region), aws("sqs", region)
     cases = samples()
     assert sum(k == "failures" for _, _, k in cases) >= 30 and sum(k == "successes" for _, _, k in cases) >= 6
+    assert sum(k == "changes" for _, _, k in cases) >= 8
     buses = {}
     for name, rule in resources_of(t, "AWS::Events::Rule").items():
         props = rule["Properties"]

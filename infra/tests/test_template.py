@@ -14,6 +14,19 @@ BASE_PATTERN = {
     "detail-type": ["AWS API Call via CloudTrail"],
     "detail": {"eventSource": ["sts.amazonaws.com"], "eventName": ["AssumeRoleWithWebIdentity"]},
 }
+# The IAM calls whose records the monitor reads as changes (diagnosis::change).
+IAM_CHANGE_PATTERN = {
+    "source": ["aws.iam"],
+    "detail-type": ["AWS API Call via CloudTrail"],
+    "detail": {"eventSource": ["iam.amazonaws.com"],
+               "eventName": ["CreateRole", "DeleteRole", "UpdateAssumeRolePolicy",
+                             "CreateOpenIDConnectProvider", "DeleteOpenIDConnectProvider",
+                             "AddClientIDToOpenIDConnectProvider", "RemoveClientIDFromOpenIDConnectProvider",
+                             "UpdateOpenIDConnectProviderThumbprint"],
+               "errorCode": [{"exists": False}]},
+}
+# Write events reach a plain ENABLED rule.
+CHANGE_RULE_STATE = "ENABLED"
 
 
 def functions(template):
@@ -131,7 +144,10 @@ def rules(t):
 
 
 def kind(pattern):
-    """'failures' or 'successes', from the errorCode clause; the rest must be BASE_PATTERN."""
+    """'changes' for IAM_CHANGE_PATTERN; else 'failures' or 'successes', from the errorCode
+    clause, and the rest must be BASE_PATTERN."""
+    if pattern == IAM_CHANGE_PATTERN:
+        return "changes"
     p = json.loads(json.dumps(pattern))
     clause = p["detail"].pop("errorCode")
     assert p == BASE_PATTERN, p
@@ -142,15 +158,14 @@ def kind(pattern):
 def test_rules(template, forwarder):
     central = rules(template)
     kinds = {name: kind(r["Properties"]["EventPattern"]) for name, r in central.items()}
-    assert sorted(kinds.values()) == ["failures", "failures", "successes", "successes"]
+    assert sorted(kinds.values()) == ["changes", "changes", "failures", "failures", "successes", "successes"]
     buses = {name: r["Properties"].get("EventBusName", "default") for name, r in central.items()}
+    bus = str({"Fn::GetAtt": ["CentralEventBus", "Name"]})
     assert {(kinds[n], str(buses[n])) for n in central} == {
-        ("failures", "default"), ("successes", "default"),
-        ("failures", str({"Fn::GetAtt": ["CentralEventBus", "Name"]})), ("successes", str({"Fn::GetAtt": ["CentralEventBus", "Name"]})),
-    }
+        (k, b) for k in ("failures", "successes", "changes") for b in ("default", bus)}
     for name, rule in central.items():
         props = rule["Properties"]
-        assert props["State"] == RULE_STATE, name
+        assert props["State"] == (CHANGE_RULE_STATE if kinds[name] == "changes" else RULE_STATE), name
         (target,) = props["Targets"]
         assert target["Arn"] == {"Fn::GetAtt": ["MonitorFunction", "Arn"]}
         assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
@@ -159,10 +174,19 @@ def test_rules(template, forwarder):
                        if p["Properties"]["SourceArn"] == {"Fn::GetAtt": [name, "Arn"]}]
         assert len(permissions) == 1, name
     fwd = rules(forwarder)
-    assert sorted(kind(r["Properties"]["EventPattern"]) for r in fwd.values()) == ["failures", "successes"]
+    fwd_kinds = {name: kind(r["Properties"]["EventPattern"]) for name, r in fwd.items()}
+    assert sorted(fwd_kinds.values()) == ["changes", "failures", "successes"]
     for name, rule in fwd.items():
         props = rule["Properties"]
-        assert props["State"] == RULE_STATE and "EventBusName" not in props, name
+        if fwd_kinds[name] == "changes":
+            # IAM is global: CloudTrail hands its events to EventBridge in us-east-1 only.
+            assert rule["Condition"] == "ForwardIamChanges", name
+            assert forwarder["Conditions"]["ForwardIamChanges"] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}
+            assert props["State"] == CHANGE_RULE_STATE, name
+        else:
+            assert "Condition" not in rule, name
+            assert props["State"] == RULE_STATE, name
+        assert "EventBusName" not in props, name
         (target,) = props["Targets"]
         assert target["Arn"] == {"Ref": "CentralEventBusArn"} and target["RoleArn"]
         assert "RetryPolicy" not in target, "event-bus targets take no retry policy"

@@ -10,9 +10,9 @@ use diagnosis::claims::Claims;
 use diagnosis::evaluate::{evaluate as evaluate_policy, Request};
 use diagnosis::owner::{owners_of_account, Owner, Owners};
 use diagnosis::policy::PolicyDocument;
-use diagnosis::{diagnose_with, read_input, AccountSnapshot, Cause, InputItem, Ownership};
+use diagnosis::{diagnose_with, AccountSnapshot, Cause, InputItem, Ownership};
 
-use crate::input::{expand, files_below, PathOrStdin};
+use crate::input::{expand, files_below, parse, read_in_parallel, PathOrStdin};
 use crate::render::{Palette, Summary};
 use crate::Format;
 
@@ -39,6 +39,7 @@ pub fn diagnose(
     owners: Option<&str>,
     format: Option<Format>,
     no_color: bool,
+    remote: &crate::s3::Filters,
 ) -> Result<ExitCode, CommandError> {
     let owners = Owners::parse_list(owners.unwrap_or(""))
         .map_err(|e| CommandError::Usage(format!("--owners: {e}")))?;
@@ -55,22 +56,43 @@ pub fn diagnose(
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut summary = Summary::default();
 
-    for source in expand(inputs) {
-        if let Ok(PathOrStdin::Path(path)) = &source {
-            if snapshot_files.iter().any(|f| same_file(f, path)) {
-                continue;
-            }
-        }
-        let input = match source.and_then(|s| s.read()) {
-            Ok(input) => input,
+    let (urls, local): (Vec<&String>, Vec<&String>) = inputs.iter().partition(|i| i.starts_with("s3://"));
+    let urls = urls
+        .into_iter()
+        .map(|u| {
+            crate::s3::S3Url::parse(u)
+                .ok_or_else(|| CommandError::Usage(format!("{u}: not an s3://bucket/prefix/ URL")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let local: Vec<String> = local.into_iter().cloned().collect();
+    let local_sources: Vec<_> = expand(&local)
+        .into_iter()
+        .filter(|source| match source {
+            Ok(PathOrStdin::Path(path)) => !snapshot_files.iter().any(|f| same_file(f, path)),
+            _ => true,
+        })
+        .collect();
+    let remote_inputs = (!urls.is_empty())
+        .then(|| crate::s3::inputs(urls, remote.clone()))
+        .into_iter()
+        .flatten()
+        .map(|input| input.map(parse));
+
+    for parsed in read_in_parallel(local_sources).chain(remote_inputs) {
+        let input = match parsed {
+            Ok(parsed) => parsed,
             Err(error) => {
                 eprintln!("oidc-watch: {error}");
                 summary.unreadable += 1;
                 continue;
             }
         };
+        for row in &input.unreadable {
+            eprintln!("oidc-watch: {}: {row}", input.name);
+            summary.unreadable += 1;
+        }
         let before = (summary.failures + summary.successes, summary.unreadable);
-        for item in read_input(&input.bytes) {
+        for item in input.items {
             match item {
                 Ok(InputItem::Event(event)) => {
                     let account_id = event
@@ -102,7 +124,10 @@ pub fn diagnose(
                 }
             }
         }
-        if (summary.failures + summary.successes, summary.unreadable) == before {
+        // Most log files of a trail hold no web-identity call: only local files are named.
+        if (summary.failures + summary.successes, summary.unreadable) == before
+            && !input.name.starts_with("s3://")
+        {
             eprintln!("oidc-watch: {}: no AssumeRoleWithWebIdentity events", input.name);
         }
     }

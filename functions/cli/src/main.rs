@@ -15,8 +15,11 @@ mod audit;
 mod commands;
 mod impact;
 mod input;
+mod query;
 mod render;
+mod s3;
 mod snapshot;
+mod tabular;
 mod workflows;
 mod yaml;
 
@@ -40,7 +43,8 @@ struct Cli {
 enum Command {
     /// Diagnose AssumeRoleWithWebIdentity CloudTrail events.
     Diagnose {
-        /// Event files or directories (.json, .jsonl, .gz), or - for stdin.
+        /// Event files or directories (.json, .jsonl, .gz, .csv), s3://bucket/prefix/, or -
+        /// for stdin.
         #[arg(required = true, value_name = "EVENT")]
         inputs: Vec<String>,
         /// Account snapshot file, or a directory of them; repeatable. Each event uses the
@@ -58,6 +62,8 @@ enum Command {
         /// the snapshots' trust policies name. Only your own jobs get a suggested change.
         #[arg(long, value_name = "LIST")]
         owners: Option<String>,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Evaluate one trust policy for one request and print the decision per statement.
     Evaluate {
@@ -82,6 +88,9 @@ enum Command {
     /// What a trust-policy change does before it is applied: the subjects that assumed
     /// the role, judged under the old and the new policy, and the shapes it newly admits.
     Impact(impact::ImpactArgs),
+    /// The SQL for Athena or CloudTrail Lake that selects AssumeRoleWithWebIdentity records
+    /// with the columns `diagnose` reads back from the engine's result file.
+    Query(query::QueryArgs),
     /// Audit every trust policy that names an OIDC provider, and every provider, of one or
     /// more accounts, with what GitHub and CloudTrail history say. Exit 1 on findings at or
     /// above --fail-on, 2 on bad input.
@@ -99,6 +108,42 @@ enum Command {
     },
 }
 
+/// Which CloudTrail log files of an `s3://` input are read (by their folders).
+#[derive(clap::Args)]
+struct RemoteArgs {
+    /// s3:// inputs: days from this one (7d, 12h, 2026-11-01, or an ISO time).
+    #[arg(long, value_name = "WHEN")]
+    since: Option<String>,
+    /// s3:// inputs: days before this one [default: now].
+    #[arg(long, value_name = "WHEN")]
+    until: Option<String>,
+    /// s3:// inputs: only these accounts' folders, comma-separated.
+    #[arg(long = "accounts", value_name = "ID,ID", value_delimiter = ',')]
+    only_accounts: Vec<String>,
+    /// s3:// inputs: only these regions' folders, comma-separated.
+    #[arg(long, value_name = "REGION,REGION", value_delimiter = ',')]
+    regions: Vec<String>,
+}
+
+impl RemoteArgs {
+    fn filters(&self, now: i64) -> Result<s3::Filters, commands::CommandError> {
+        let time = |flag: &str, value: &Option<String>| match value {
+            None => Ok(None),
+            Some(v) => query::when(v, now).map(Some).ok_or_else(|| {
+                commands::CommandError::Usage(format!(
+                    "{flag}: {v:?} is not a time (7d, 12h, 2026-11-01 or 2026-11-01T06:00:00Z)"
+                ))
+            }),
+        };
+        Ok(s3::Filters {
+            since: time("--since", &self.since)?,
+            until: time("--until", &self.until)?,
+            accounts: self.only_accounts.clone(),
+            regions: self.regions.clone(),
+        })
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Json,
@@ -114,10 +159,16 @@ fn main() -> ExitCode {
             format,
             no_color,
             owners,
-        } => commands::diagnose(&inputs, &accounts, owners.as_deref(), format, no_color),
+            remote,
+        } => remote
+            .filters(oidc_watch_aws::wall_clock_seconds())
+            .and_then(|filters| {
+                commands::diagnose(&inputs, &accounts, owners.as_deref(), format, no_color, &filters)
+            }),
         Command::Evaluate { policy, request } => commands::evaluate(&policy, &request),
         Command::Snapshot { roles, output } => snapshot::snapshot(roles.as_deref(), output.as_deref()),
         Command::Impact(args) => impact::run(&args).map_err(|e| commands::CommandError::Usage(e.to_string())),
+        Command::Query(args) => query::run(&args, oidc_watch_aws::wall_clock_seconds()),
         Command::Audit(args) => audit::run(&args).map_err(|e| commands::CommandError::Usage(e.to_string())),
         Command::CheckWorkflows { args, live } => {
             workflows::run(&args, live).map_err(|e| commands::CommandError::Usage(e.to_string()))
@@ -129,5 +180,14 @@ fn main() -> ExitCode {
             eprintln!("oidc-watch: {error}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

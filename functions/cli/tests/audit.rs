@@ -9,6 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
+mod common;
+use common::{response, without_machine_config, StandIn, IAM_NS, STS_NS};
+
 const ACCOUNT: &str = "210987654321";
 const TOKEN: &str = "ghp_audit_test_token";
 
@@ -559,4 +562,135 @@ fn history_narrows_a_wildcard_and_finds_unused_roles() {
         None,
     );
     assert!(with_code(&lines(&output), "UnusedRole").is_empty());
+}
+
+fn identity(account: &str) -> (u16, String) {
+    response(
+        "GetCallerIdentity",
+        STS_NS,
+        &format!("<Arn>arn:aws:iam::{account}:user/ci</Arn><UserId>AIDASTANDIN</UserId><Account>{account}</Account>"),
+    )
+}
+
+fn live(iam: &StandIn, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_oidc-watch"));
+    without_machine_config(&mut command)
+        .arg("audit")
+        .args(["--live", "--no-github", "--format", "json"])
+        .args(args)
+        .envs([
+            ("AWS_ENDPOINT_URL", iam.url.as_str()),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_MAX_ATTEMPTS", "1"),
+        ]);
+    command.output().unwrap()
+}
+
+#[test]
+fn a_read_role_that_answers_for_another_account_is_not_audited() {
+    const OWN: &str = "999999999999";
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = calls.clone();
+    let iam = StandIn::start(Box::new(move |form| {
+        match form.get("Action").map(String::as_str) {
+        // First our own identity, then (with the read role's credentials) a third account.
+        Some("GetCallerIdentity") => match counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => identity(OWN),
+            _ => identity("123456789012"),
+        },
+        Some("AssumeRole") => response(
+            "AssumeRole",
+            STS_NS,
+            "<Credentials><AccessKeyId>ASIASTANDIN</AccessKeyId><SecretAccessKey>secret</SecretAccessKey>\
+             <SessionToken>token</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials>\
+             <AssumedRoleUser><Arn>arn:aws:sts::210987654321:assumed-role/read/oidc-watch-audit</Arn>\
+             <AssumedRoleId>AROASTANDIN:oidc-watch-audit</AssumedRoleId></AssumedRoleUser>",
+        ),
+        _ => (400, format!("<ErrorResponse xmlns=\"{IAM_NS}\"><Error><Code>Unexpected</Code></Error></ErrorResponse>")),
+    }
+    }));
+    let output = live(&iam, &["--accounts", ACCOUNT, "--read-role", "read"]);
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("gave credentials for account 123456789012, not 210987654321"),
+        "{text}"
+    );
+    assert!(output.stdout.is_empty());
+    // Nothing of IAM was read with those credentials.
+    assert_eq!(
+        iam.actions(),
+        ["GetCallerIdentity", "AssumeRole", "GetCallerIdentity"]
+    );
+}
+
+#[test]
+fn a_refused_read_role_names_the_call_and_exits_2() {
+    let iam = StandIn::start(Box::new(|form| {
+        match form.get("Action").map(String::as_str) {
+        Some("GetCallerIdentity") => identity("999999999999"),
+        _ => (
+            403,
+            format!(
+                "<ErrorResponse xmlns=\"{STS_NS}\"><Error><Type>Sender</Type><Code>AccessDenied</Code>\
+                 <Message>not authorized to perform: sts:AssumeRole</Message></Error><RequestId>r</RequestId></ErrorResponse>"
+            ),
+        ),
+    }
+    }));
+    let output = live(&iam, &["--accounts", ACCOUNT, "--read-role", "read"]);
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.contains(&format!("account {ACCOUNT}")), "{text}");
+    assert!(
+        text.contains("sts:AssumeRole arn:aws:iam::210987654321:role/read: AccessDenied"),
+        "{text}"
+    );
+    assert!(!text.contains("panicked"), "{text}");
+}
+
+#[test]
+fn a_recorded_immutable_subject_marks_its_repository() {
+    let github = GitHub::start(&[]);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail.jsonl");
+    std::fs::write(
+        &trail,
+        format!(
+            "{}\n",
+            call("web", "repo:acme@7/web@42:ref:refs/heads/main", now - 3600, false)
+        ),
+    )
+    .unwrap();
+    let accounts = snapshot();
+    let accounts = accounts.to_str().unwrap();
+    let run = |history: bool| {
+        let mut args = vec![
+            "--account",
+            accounts,
+            "--github-api",
+            &github.url,
+            "--format",
+            "json",
+        ];
+        if history {
+            args.extend(["--history", trail.to_str().unwrap()]);
+        }
+        let output = audit(&args, Some(TOKEN));
+        lines(&output)
+            .into_iter()
+            .filter(|f| f["code"] == "ImmutableSubjectsNotNamed")
+            .map(|f| f["role"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    // acme/web was created before 2026-07-15: only the history says it sends immutable subjects.
+    assert!(!run(false).contains(&"web".to_owned()));
+    let roles = run(true);
+    assert!(
+        roles.contains(&"web".to_owned()) && roles.contains(&"deleted".to_owned()),
+        "{roles:?}"
+    );
 }

@@ -293,13 +293,14 @@ pub fn text(
         )?;
         writeln!(out, "      {}", escape_controls(&f.message))?;
         if let Some(change) = &f.suggested_change {
-            let operator = change.operator.as_deref().unwrap_or("");
+            let operator = escape_controls(change.operator.as_deref().unwrap_or(""));
+            let key = escape_controls(&change.key);
             for value in &change.remove {
                 writeln!(
                     out,
                     "      {} {operator} {}: {}",
                     palette.paint("31", "-"),
-                    change.key,
+                    key,
                     escape_controls(value)
                 )?;
             }
@@ -308,7 +309,7 @@ pub fn text(
                     out,
                     "      {} {operator} {}: {}",
                     palette.paint("32", "+"),
-                    change.key,
+                    key,
                     escape_controls(value)
                 )?;
             }
