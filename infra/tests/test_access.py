@@ -4,6 +4,7 @@ the read role's organisation conditions, the monitor's reserved concurrency and 
 on its failure queue. Conditional parts are checked as deployed, with
 conftest.with_parameters, for each way the parameters choose them."""
 
+import json
 import re
 
 import pytest
@@ -103,18 +104,23 @@ def test_the_parameter_name_is_a_full_path(template):
 # ------------------------------------------------------------------ 2. alert topic policy
 
 
-def test_only_the_monitor_and_this_accounts_alarms_may_publish(template, transformed):
+def test_only_the_monitor_the_auditor_and_this_accounts_alarms_may_publish(template, transformed):
     (policy,) = resources_of(template, "AWS::SNS::TopicPolicy").values()
     props = policy["Properties"]
     assert props["Topics"] == [{"Ref": "AlertTopic"}]
     stmts = props["PolicyDocument"]["Statement"]
-    assert len(stmts) == 2
+    assert len(stmts) == 3
     by_principal = {}
+    roles = []
     for s in stmts:
         assert s["Effect"] == "Allow" and s["Action"] == "sns:Publish" and s["Resource"] == {"Ref": "AlertTopic"}
         ((kind, principal),) = s["Principal"].items()
         by_principal[kind] = (principal, s.get("Condition"))
-    assert by_principal["AWS"] == ({"Fn::GetAtt": ["MonitorFunctionRole", "Arn"]}, None)
+        if kind == "AWS":
+            assert "Condition" not in s
+            roles.append(principal)
+    assert sorted(roles, key=json.dumps) == [{"Fn::GetAtt": ["AuditorFunctionRole", "Arn"]},
+                                             {"Fn::GetAtt": ["MonitorFunctionRole", "Arn"]}]
     service, condition = by_principal["Service"]
     assert service == "cloudwatch.amazonaws.com"
     assert condition == {
@@ -126,6 +132,8 @@ def test_only_the_monitor_and_this_accounts_alarms_may_publish(template, transfo
     assert role["Type"] == "AWS::IAM::Role"
     monitor = transformed["Resources"]["MonitorFunction"]["Properties"]
     assert monitor["Role"] == {"Fn::GetAtt": ["MonitorFunctionRole", "Arn"]}
+    auditor = transformed["Resources"]["AuditorFunction"]["Properties"]
+    assert auditor["Role"] == {"Fn::GetAtt": ["AuditorFunctionRole", "Arn"]}
 
 
 def test_cloudwatch_may_use_the_topic_key(template):
@@ -147,6 +155,9 @@ def test_every_alarm_publishes_to_the_policed_topic(template):
 
 MONITOR_PREFIXES = {"event#", "incident#", "counter#", "spike#", "token#", "success#", "change#"}
 NOTIFIER_PREFIXES = {"delivery#", "thread#", "notify-token#"}
+AUDITOR_PREFIXES = {"audit#"}
+# Read (Query) only: the monitor's record of successes.
+AUDITOR_READ_PREFIXES = {"success#"}
 ITEM_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
                 "dynamodb:Query", "dynamodb:ConditionCheckItem"}
 def test_the_code_uses_disjoint_prefixes(code):
@@ -155,6 +166,8 @@ def test_the_code_uses_disjoint_prefixes(code):
     through the store, whose operations are the function's declared SDK operations."""
     assert set(code.function("monitor")["key_prefixes"]) == MONITOR_PREFIXES
     assert set(code.function("notifier")["key_prefixes"]) == NOTIFIER_PREFIXES
+    assert set(code.function("auditor")["key_prefixes"]) == AUDITOR_PREFIXES
+    assert set(code.function("auditor")["read_key_prefixes"]) == AUDITOR_READ_PREFIXES
 
 
 def disjoint(a: set[str], b: set[str]) -> bool:
@@ -164,6 +177,8 @@ def disjoint(a: set[str], b: set[str]) -> bool:
 
 def test_prefix_sets_are_disjoint():
     assert disjoint(MONITOR_PREFIXES, NOTIFIER_PREFIXES)
+    assert disjoint(AUDITOR_PREFIXES, MONITOR_PREFIXES | NOTIFIER_PREFIXES)
+    assert AUDITOR_READ_PREFIXES <= MONITOR_PREFIXES
     assert not disjoint({"token#"}, {"token#notify-probe#"})  # the collision this fixes
 
 
@@ -183,6 +198,22 @@ def test_each_function_may_touch_only_its_own_prefixes(template, function, prefi
         assert all(k.endswith("#*") and k.count("*") == 1 for k in patterns), patterns
         granted = {k[:-1] for k in patterns}
         assert granted == prefixes, (function, granted ^ prefixes)
+
+
+def test_the_auditor_writes_its_own_items_and_only_reads_successes(template):
+    stmts = [s for s in policy_statements(template["Resources"]["AuditorFunction"])
+             if any(a.startswith("dynamodb:") for a in actions_of(s))]
+    granted: dict[str, set[str]] = {}
+    for s in stmts:
+        assert s["Effect"] == "Allow" and s["Resource"] == {"Fn::GetAtt": ["StateTable", "Arn"]}
+        assert set(s["Condition"]) == {"ForAllValues:StringLike"}
+        (patterns,) = s["Condition"]["ForAllValues:StringLike"].values()
+        for k in patterns:
+            assert k.endswith("#*") and k.count("*") == 1, k
+            granted.setdefault(k[:-1], set()).update(actions_of(s))
+    assert set(granted) == AUDITOR_PREFIXES | AUDITOR_READ_PREFIXES
+    assert granted["audit#"] == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query"}
+    assert granted["success#"] == {"dynamodb:Query"}, "the record of successes is the monitor's to write"
 
 
 def test_no_table_wide_action(template, transformed):

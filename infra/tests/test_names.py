@@ -134,7 +134,14 @@ def test_notifier_environment_is_what_it_reads(template, code):
     assert not set(env) & set(code.function("notifier")["forbidden_environment"])
 
 
-@pytest.mark.parametrize("function, resource", [("monitor", "MonitorFunction"), ("notifier", "NotifierFunction")])
+def test_auditor_environment_is_what_it_reads(template, code):
+    names = set(code.environment("auditor"))
+    env = template["Resources"]["AuditorFunction"]["Properties"]["Environment"]["Variables"]
+    assert set(env) == names, set(env) ^ names
+
+
+@pytest.mark.parametrize("function, resource", [("monitor", "MonitorFunction"), ("notifier", "NotifierFunction"),
+                                                ("auditor", "AuditorFunction")])
 def test_parameters_have_the_codes_defaults_and_limits(template, code, function, resource):
     """A variable set from a parameter: the parameter's Default, MinValue and MaxValue
     (AllowedValues for a choice) are the function's, so a deploy the template accepts
@@ -166,7 +173,8 @@ def test_parameters_have_the_codes_defaults_and_limits(template, code, function,
 # is no dynamodb:TransactWriteItems action), none of them required on its own. None: the
 # operation needs no permission (sts:GetCallerIdentity).
 SDK_ACTIONS = {
-    "iam": {op: "iam:" + op for op in ("GetRole", "ListOpenIDConnectProviders", "GetOpenIDConnectProvider")},
+    "iam": {op: "iam:" + op for op in ("GetRole", "ListRoles", "ListOpenIDConnectProviders",
+                                       "GetOpenIDConnectProvider")},
     "sts": {"AssumeRole": "sts:AssumeRole", "GetCallerIdentity": None},
     "sns": {"Publish": "sns:Publish"},
     "dynamodb": {**{op: "dynamodb:" + op for op in
@@ -210,7 +218,8 @@ def granted(template, function):
     return actions
 
 
-@pytest.mark.parametrize("function, resource", [("monitor", "MonitorFunction"), ("notifier", "NotifierFunction")])
+@pytest.mark.parametrize("function, resource", [("monitor", "MonitorFunction"), ("notifier", "NotifierFunction"),
+                                                ("auditor", "AuditorFunction")])
 def test_permissions_are_the_sdk_calls(template, code, function, resource):
     required, possible = sdk_calls(code.function(function)["sdk_operations"])
     grants = granted(template, resource) - NOT_SDK

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import policy_statements, resources_of, with_parameters
+from conftest import PSEUDO, policy_statements, resources_of, with_parameters
 
 RULE_STATE = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
 BASE_PATTERN = {
@@ -44,7 +44,7 @@ def test_functions_are_rust_cargolambda_on_al2023(template):
         assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda"
         assert fn["Properties"]["CodeUri"] == "..", "CodeUri is the Cargo workspace root"
         bins[name] = fn["Metadata"]["BuildProperties"]["Binary"]
-    assert sorted(bins.values()) == ["oidc-monitor", "oidc-notifier"]
+    assert sorted(bins.values()) == ["oidc-auditor", "oidc-monitor", "oidc-notifier"]
 
 
 def test_json_logs_into_explicit_log_groups_with_retention(template, transformed):
@@ -122,6 +122,79 @@ def test_notifier_least_privilege(template):
         if stmts[0]["Resource"] == "*":
             assert action == "cloudwatch:GetMetricData", action
     assert not [a for a in table if "*" in a]
+
+
+def test_auditor_least_privilege(template):
+    table = by_action(statements(template["Resources"]["AuditorFunction"]))
+    assert set(table) == {
+        "iam:ListRoles", "iam:GetRole", "iam:ListOpenIDConnectProviders", "iam:GetOpenIDConnectProvider",
+        "sts:AssumeRole", "sns:Publish", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem",
+        "dynamodb:Query", "kms:Decrypt", "kms:GenerateDataKey"}, set(table)
+    own_roles = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"}
+    assert table["iam:ListRoles"][0]["Resource"] == own_roles
+    assert table["sns:Publish"][0]["Resource"] == {"Ref": "AlertTopic"}
+    for action, stmts in table.items():
+        if stmts[0]["Resource"] == "*":
+            assert action == "iam:ListOpenIDConnectProviders", action
+    assert not [a for a in table if "*" in a]
+
+
+def resolve(x, params: dict):
+    """Fn::Sub (with and without a map), Fn::Join and Fn::Split with Ref of parameters:
+    what CloudFormation makes of a resource list."""
+    if isinstance(x, dict) and set(x) == {"Ref"}:
+        return params[x["Ref"]]
+    if isinstance(x, dict) and "Fn::Sub" in x:
+        text, names = (x["Fn::Sub"], {}) if isinstance(x["Fn::Sub"], str) else x["Fn::Sub"]
+        names = {k: resolve(v, params) for k, v in names.items()}
+        return re.sub(r"\$\{([^}]+)\}", lambda m: str(names.get(m[1], params.get(m[1]))), text)
+    if isinstance(x, dict) and "Fn::Join" in x:
+        sep, items = x["Fn::Join"]
+        return resolve(sep, params).join(resolve(items, params))
+    if isinstance(x, dict) and "Fn::Split" in x:
+        sep, text = x["Fn::Split"]
+        return resolve(text, params).split(sep)
+    if isinstance(x, list):
+        return [resolve(i, params) for i in x]
+    return x
+
+
+def test_the_auditor_assumes_the_read_role_of_the_configured_accounts_only(template):
+    alone = with_parameters(template)["Resources"]["AuditorFunction"]
+    assert "sts:AssumeRole" not in by_action(statements(alone)), "one account: no AssumeRole at all"
+    deployed = with_parameters(template, AuditAccounts="111122223333,444455556666", ReadRoleName="audit-read")
+    (stmt,) = by_action(statements(deployed["Resources"]["AuditorFunction"]))["sts:AssumeRole"]
+    params = {**PSEUDO, "ReadRoleName": "audit-read", "AuditAccounts": "111122223333,444455556666"}
+    assert resolve(stmt["Resource"], params) == [
+        "arn:aws:iam::111122223333:role/audit-read", "arn:aws:iam::444455556666:role/audit-read"]
+
+
+def test_the_audit_schedule_invokes_the_auditor_with_its_payload(template):
+    schedule = template["Resources"]["AuditorSchedule"]
+    assert schedule["Type"] == "AWS::Scheduler::Schedule"
+    props = schedule["Properties"]
+    assert props["ScheduleExpression"] == {"Ref": "AuditSchedule"}
+    assert template["Parameters"]["AuditSchedule"]["Default"] == "rate(7 days)"
+    pattern = template["Parameters"]["AuditSchedule"]["AllowedPattern"]
+    for good in ("rate(7 days)", "rate(1 day)", "cron(0 6 ? * MON *)"):
+        assert re.fullmatch(pattern, good), good
+    for bad in ("rate(0 days)", "weekly", "rate(7 fortnights)", "at(2026-01-01T00:00:00)"):
+        assert not re.fullmatch(pattern, bad), bad
+    target = props["Target"]
+    assert target["Arn"] == {"Fn::GetAtt": ["AuditorFunction", "Arn"]}
+    assert json.loads(target["Input"]) == {"source": "oidc-watch.audit-schedule"}
+    role = template["Resources"][target["RoleArn"]["Fn::GetAtt"][0]]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    (policy,) = role["Policies"]
+    (invoke,) = policy["PolicyDocument"]["Statement"]
+    assert invoke["Action"] == "lambda:InvokeFunction"
+    assert invoke["Resource"] == {"Fn::GetAtt": ["AuditorFunction", "Arn"]}
+    accounts = template["Parameters"]["AuditAccounts"]["AllowedPattern"]
+    assert re.fullmatch(accounts, "") and re.fullmatch(accounts, "111122223333,444455556666")
+    assert not re.fullmatch(accounts, "111122223333, 444455556666")
+    assert not re.fullmatch(accounts, "*")
 
 
 def test_async_failures_go_to_encrypted_queues(template):

@@ -60,6 +60,12 @@ fn main() {
                 "get_parameter_with_decryption": oidc_watch_aws::secrets::GET_PARAMETER_WITH_DECRYPTION,
                 "key_prefixes": oidc_watch_aws::notifier_store::KEY_PREFIXES,
             },
+            "auditor": {
+                "environment": variables(oidc_auditor::config::VARIABLES),
+                "sdk_operations": operations(oidc_auditor::contract::SDK_OPERATIONS),
+                "key_prefixes": oidc_auditor::contract::KEY_PREFIXES,
+                "read_key_prefixes": oidc_auditor::contract::READ_KEY_PREFIXES,
+            },
         },
     });
     // A closed pipe (`| head`) is the reader's choice, not an error worth a panic.

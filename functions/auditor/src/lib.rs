@@ -10,6 +10,7 @@
 //! publishes the same digest (same id: receivers deduplicate) until the saves are done.
 
 pub mod config;
+pub mod contract;
 mod handler;
 pub mod ports;
 
