@@ -6,7 +6,10 @@ table) and 444455556666 (EKS roles, with the read role `oidc-watch-read` the hom
 may assume), seeded by seed.py. The prebuilt binary (target/debug/oidc-auditor, or
 E2E_AUDITOR_BINARY) runs under `cargo lambda watch` (lambda.sh) and gets the EventBridge
 Scheduler payload; what is checked is what an operator sees: the function's answer, the
-digest on the topic (read from the tap queue) and the findings kept in the state table.
+digest on the topic (read from the tap queue) and the findings kept in the state table;
+and, for the digest, what oidc-notifier (E2E_NOTIFIER_BINARY) posts of it to the Slack
+stand-in (tests/standins/chat.py), the auditor's instance stopped first (one watch server:
+an invocation goes to whichever instance polls).
 
 Run it through the harness (venv, moto, cleanup):
     cargo build -p oidc-monitor -p oidc-notifier -p oidc-watch -p oidc-auditor
@@ -38,6 +41,7 @@ MOTO_PORT = int(os.environ.get("E2E_MOTO_PORT", "5055"))
 LAMBDA_PORT = int(os.environ.get("E2E_LAMBDA_PORT", "9055"))
 MOTO_URL = f"http://127.0.0.1:{MOTO_PORT}"
 BINARY = Path(os.environ.get("E2E_AUDITOR_BINARY", ROOT / "target" / "debug" / "oidc-auditor")).resolve()
+NOTIFIER = Path(os.environ.get("E2E_NOTIFIER_BINARY", ROOT / "target" / "debug" / "oidc-notifier")).resolve()
 INVOKE_TIMEOUT = int(os.environ.setdefault("E2E_INVOKE_TIMEOUT", "30"))
 
 HOME = "111122223333"
@@ -97,6 +101,19 @@ class Auditor:
         assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr[-2000:]}\n{self.log.read_text()[-3000:]}"
         return json.loads(proc.stdout)
 
+    def envelopes(self) -> list[dict]:
+        """The raw SQS bodies of the tap queue (SNS notification JSON), deleted as read."""
+        out = []
+        for _ in range(100):
+            messages = self.sqs.receive_message(QueueUrl=self.seed["queue_url"], MaxNumberOfMessages=10,
+                                                WaitTimeSeconds=0, VisibilityTimeout=30).get("Messages", [])
+            if not messages:
+                break
+            for m in messages:
+                out.append(json.loads(m["Body"]))
+                self.sqs.delete_message(QueueUrl=self.seed["queue_url"], ReceiptHandle=m["ReceiptHandle"])
+        return out
+
     def digests(self) -> list[dict]:
         """The alerts on the topic since the last call (the Amazon Q notification of each)."""
         out = []
@@ -107,10 +124,13 @@ class Auditor:
         return out
 
     def iam(self):
+        return self.client("iam")
+
+    def client(self, service: str):
         import boto3
         from botocore.config import Config
         creds = self.seed["credentials"]
-        return boto3.client("iam", endpoint_url=MOTO_URL, region_name="us-east-1",
+        return boto3.client(service, endpoint_url=MOTO_URL, region_name="us-east-1",
                             aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
                             aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
                             config=Config(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=30))
@@ -205,6 +225,14 @@ def test_auditor_digests_the_first_run_stays_silent_then_names_a_trust_change(au
     assert all(f["account"] == HOME for f in digest["new"] + digest["resolved"]), digest
     assert digests[0]["metadata"]["additionalContext"]["severity"] == "high"
     assert digests[0]["id"].startswith("audit-digest:")
+    # One generation of parts per account: the head's; the earlier ones were deleted.
+    kept = e2e_state.scan(auditor.ddb, TABLE, "audit#")
+    for pk in (f"audit#{HOME}", f"audit#{MEMBER}"):
+        items = [item for item in kept if item["pk"] == pk]
+        (head,) = [item for item in items if item["sk"] == "head"]
+        generations = {item["sk"].split("#")[1] for item in items if item["sk"].startswith("g#")}
+        assert generations == {f"{int(head['generation']):012}"}, (pk, generations, head)
+        assert len(items) == 1 + int(head["parts"]), items
 
 
 def test_auditor_refuses_what_is_not_its_schedule(auditor):
@@ -213,3 +241,54 @@ def test_auditor_refuses_what_is_not_its_schedule(auditor):
     assert "not an audit schedule event" in proc.stderr + proc.stdout
     assert auditor.digests() == []
     assert e2e_state.scan(auditor.ddb, TABLE, "audit#") == []
+
+
+def test_the_notifier_posts_the_digest_to_slack(auditor):
+    if not (NOTIFIER.is_file() and os.access(NOTIFIER, os.X_OK)):
+        pytest.fail(f"no notifier binary at {NOTIFIER}: cargo build -p oidc-notifier")
+    sys.path.insert(0, str(HERE.parent / "standins"))
+    from chat import ChatStandIn  # tests/standins/chat.py: Slack on loopback
+    from test_notifier import lambda_sns_event  # the SNS event Lambda hands a subscriber
+
+    # A hostile role name: what a policy says reaches Slack escaped.
+    auditor.iam().create_role(RoleName="gha-<!channel>", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Federated": f"arn:aws:iam::{HOME}:oidc-provider/{GITHUB}"},
+            "Action": "sts:AssumeRoleWithWebIdentity"}]}))
+    assert auditor.run()["published"] is True
+    (envelope,) = auditor.envelopes()
+    assert envelope["MessageAttributes"]["kind"]["Value"] == "audit-digest"
+    script("lambda.sh", "stop-instances", timeout=60)
+
+    slack = ChatStandIn()
+    try:
+        creds = auditor.seed["credentials"]
+        auditor.client("secretsmanager").create_secret(
+            Name="oidc-watch/slack", SecretString=json.dumps({"webhook_url": slack.webhook_url}))
+        log = STATE / "auditor-tests" / "notifier.log"
+        log.unlink(missing_ok=True)
+        script("lambda.sh", "start", str(NOTIFIER), str(log),
+               f"AWS_ACCESS_KEY_ID={creds['AWS_ACCESS_KEY_ID']}",
+               f"AWS_SECRET_ACCESS_KEY={creds['AWS_SECRET_ACCESS_KEY']}",
+               f"STATE_TABLE_NAME={TABLE}", "SLACK_MODE=webhook", "SLACK_SECRET_ID=oidc-watch/slack",
+               f"SLACK_API_URL={slack.api_url}", "METRICS_NAMESPACE=OidcWatch", "AWS_LAMBDA_LOG_FORMAT=JSON",
+               timeout=90)
+        proc = auditor.invoke(lambda_sns_event(envelope))
+        assert proc.returncode == 0, f"{proc.stderr[-2000:]}\n{log.read_text()[-3000:]}"
+        (d,) = json.loads(proc.stdout)["deliveries"]
+        assert d["status"] == "posted" and d["kind"] == "audit-digest", d
+        (request,) = slack.seen()
+        body = request["body"]
+        assert body["blocks"][0]["type"] == "header", body
+        text = json.dumps(body)
+        assert "Trust-policy audit" in body["text"], body["text"]
+        for needle in ("NoSubjectCondition", "gha-&lt;!channel&gt;", "New findings", HOME, MEMBER):
+            assert needle in text, (needle, text[:3000])
+        assert "<!channel>" not in text
+        # The same digest published again (a retried run) is posted once.
+        again = auditor.invoke(lambda_sns_event(envelope))
+        assert json.loads(again.stdout)["deliveries"][0]["status"] == "duplicate", again.stdout
+        assert len(slack.seen()) == 1
+    finally:
+        slack.close()
