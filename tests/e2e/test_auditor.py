@@ -250,12 +250,14 @@ def test_the_notifier_posts_the_digest_to_slack(auditor):
     from chat import ChatStandIn  # tests/standins/chat.py: Slack on loopback
     from test_notifier import lambda_sns_event  # the SNS event Lambda hands a subscriber
 
-    # A hostile role name: what a policy says reaches Slack escaped.
-    auditor.iam().create_role(RoleName="gha-<!channel>", AssumeRolePolicyDocument=json.dumps({
+    # A hostile value in a trust policy: what a policy says reaches Slack escaped.
+    auditor.iam().create_role(RoleName="gha-hostile", AssumeRolePolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{
             "Effect": "Allow",
             "Principal": {"Federated": f"arn:aws:iam::{HOME}:oidc-provider/{GITHUB}"},
-            "Action": "sts:AssumeRoleWithWebIdentity"}]}))
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {f"{GITHUB}:aud": "sts.amazonaws.com"},
+                          "StringLike": {f"{GITHUB}:sub": "repo:*<!channel>/web:*"}}}]}))
     assert auditor.run()["published"] is True
     (envelope,) = auditor.envelopes()
     assert envelope["MessageAttributes"]["kind"]["Value"] == "audit-digest"
@@ -283,7 +285,7 @@ def test_the_notifier_posts_the_digest_to_slack(auditor):
         assert body["blocks"][0]["type"] == "header", body
         text = json.dumps(body)
         assert "Trust-policy audit" in body["text"], body["text"]
-        for needle in ("NoSubjectCondition", "gha-&lt;!channel&gt;", "New findings", HOME, MEMBER):
+        for needle in ("OwnerWildcard", "gha-hostile", "&lt;!channel&gt;", "New findings", HOME, MEMBER):
             assert needle in text, (needle, text[:3000])
         assert "<!channel>" not in text
         # The same digest published again (a retried run) is posted once.
