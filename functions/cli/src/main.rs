@@ -15,6 +15,7 @@ mod commands;
 mod impact;
 mod input;
 mod render;
+mod report;
 mod snapshot;
 mod workflows;
 mod yaml;
@@ -57,6 +58,10 @@ enum Command {
         /// the snapshots' trust policies name. Only your own jobs get a suggested change.
         #[arg(long, value_name = "LIST")]
         owners: Option<String>,
+        /// Also write a report of the run to FILE: .html (one self-contained page with
+        /// charts) or .md (Markdown tables). The diagnoses still go to stdout.
+        #[arg(long, value_name = "FILE.html|FILE.md")]
+        report: Option<PathBuf>,
     },
     /// Evaluate one trust policy for one request and print the decision per statement.
     Evaluate {
@@ -109,7 +114,15 @@ fn main() -> ExitCode {
             format,
             no_color,
             owners,
-        } => commands::diagnose(&inputs, &accounts, owners.as_deref(), format, no_color),
+            report,
+        } => commands::diagnose(
+            &inputs,
+            &accounts,
+            owners.as_deref(),
+            format,
+            no_color,
+            report.as_deref(),
+        ),
         Command::Evaluate { policy, request } => commands::evaluate(&policy, &request),
         Command::Snapshot { roles, output } => snapshot::snapshot(roles.as_deref(), output.as_deref()),
         Command::Impact(args) => impact::run(&args).map_err(|e| commands::CommandError::Usage(e.to_string())),
