@@ -32,7 +32,7 @@ pub const MAX_INCIDENT_ROWS: usize = 200;
 /// Incident diagnoses written out in full (the most attempted first).
 pub const MAX_DIAGNOSIS_DETAILS: usize = 50;
 /// Buckets of the failure-rate chart at most; the bucket width grows with the span.
-pub const MAX_BUCKETS: usize = 180;
+pub const MAX_BUCKETS: usize = 120;
 
 /// Bucket widths, narrowest first: minutes for a burst, hours for days, days for months.
 const BUCKET_WIDTHS: &[(i64, &str)] = &[
