@@ -36,7 +36,7 @@ p{margin:.4rem 0}
 .scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid var(--border);padding:4px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
-th{font-weight:600;color:var(--muted)}
+th{font-weight:600;color:var(--muted);overflow-wrap:normal;white-space:nowrap}
 .n{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.88em}
 code{overflow-wrap:anywhere}
@@ -67,7 +67,7 @@ dt{color:var(--muted)}
 dd{margin:0;overflow-wrap:anywhere}
 .sev-high{color:var(--fail);font-weight:600}
 .sev-medium{color:var(--probe);font-weight:600}
-.tag{display:inline-block;border:1px solid var(--border);border-radius:10px;padding:0 7px;font-size:.85em}
+.tag{display:inline-block;white-space:nowrap;border:1px solid var(--border);border-radius:10px;padding:0 7px;font-size:.85em}
 .tag.probe{color:var(--probe);fill:none}
 footer{margin:2rem 0 1rem;font-size:.85em;color:var(--muted)}
 @media (max-width:640px){
@@ -268,20 +268,27 @@ fn chart(page: &mut String, timeline: &Timeline, class: &str, width: f64) {
         "<svg class=\"chart {class}\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"Failures and successes per {}\">",
         timeline.width_name
     );
-    // Grid and axes: counts on the left, the failure rate on the right.
+    // Grid and the failure rate's axis on the right; whole counts on the left, each at
+    // its own height.
     for (fraction, rate) in [(0.0, "0%"), (0.5, "50%"), (1.0, "100%")] {
         let gy = TOP + plot_h - fraction * plot_h;
-        let count = (max as f64 * fraction).round();
         let _ = writeln!(
             page,
             "<line class=\"grid\" x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{gy:.1}\" y2=\"{gy:.1}\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{count}</text>\
              <text x=\"{:.1}\" y=\"{:.1}\">{rate}</text>",
             W - RIGHT,
-            LEFT - 6.0,
-            gy + 4.0,
             W - RIGHT + 6.0,
             gy + 4.0
+        );
+    }
+    let mut ticks = vec![0, max / 2, max];
+    ticks.dedup();
+    for count in ticks {
+        let _ = writeln!(
+            page,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{count}</text>",
+            LEFT - 6.0,
+            y(count as f64) + 4.0
         );
     }
     for (i, b) in timeline.buckets.iter().enumerate() {
