@@ -11,7 +11,7 @@ use diagnosis::text::escape_controls;
 
 use super::escape::{html, untrusted_html, CELL_CHARS, TEXT_CHARS};
 use super::{
-    bucket_label, cause_label, percent, policy_text, time, IncidentKind, Report, Timeline, Top,
+    bucket_label, cause_label, count, percent, policy_text, time, IncidentKind, Report, Timeline, Top,
     MAX_DIAGNOSIS_DETAILS, MAX_INCIDENT_ROWS,
 };
 
@@ -206,6 +206,12 @@ fn summary(page: &mut String, report: &Report) {
         notes.push(format!(
             "{} calls have no readable time and are not on the chart.",
             t.undated
+        ));
+    }
+    if report.repeated_failures > 0 {
+        notes.push(format!(
+            "{} failures repeat an event id already read (a redelivery, or a file read twice): counted here, not again as attempts of their incident.",
+            report.repeated_failures
         ));
     }
     if report.uncollapsed_failures > 0 {
@@ -672,14 +678,14 @@ fn diagnoses(page: &mut String, report: &Report) {
         let _ = writeln!(
             page,
             "<details id=\"d-{}\" class=\"diagnosis\" data-kind=\"{}\"{}><summary><code>{}</code> on <code>{}</code> \
-             <span class=\"muted\">{} attempts in {} incidents</span></summary>\n<dl>",
+             <span class=\"muted\">{} in {}</span></summary>\n<dl>",
             job.key,
             job.kind.as_str(),
             if index < 5 { " open" } else { "" },
             html(&cause_label(d)),
             untrusted_html(role, CELL_CHARS),
-            job.attempts,
-            job.incidents
+            count(job.attempts, "attempt", "attempts"),
+            count(job.incidents, "incident", "incidents")
         );
         let field = |page: &mut String, name: &str, value_html: String| {
             let _ = writeln!(page, "<dt>{name}</dt><dd>{value_html}</dd>");

@@ -9,7 +9,7 @@ use diagnosis::alert::change_summary;
 
 use super::escape::{untrusted_markdown as md, CELL_CHARS, TEXT_CHARS};
 use super::{
-    bucket_label, cause_label, percent, policy_text, time, Report, Top, MAX_DIAGNOSIS_DETAILS,
+    bucket_label, cause_label, count, percent, policy_text, time, Report, Top, MAX_DIAGNOSIS_DETAILS,
     MAX_INCIDENT_ROWS, MAX_TRACKED, TOP_ROWS,
 };
 
@@ -46,6 +46,10 @@ pub fn render(report: &Report) -> String {
         ("Failures of unknown trust", t.unknown_trust_failures.to_string()),
         ("Records or files not read", t.unreadable.to_string()),
         ("Other CloudTrail records skipped", t.skipped.to_string()),
+        (
+            "Failures repeating an event id already read",
+            report.repeated_failures.to_string(),
+        ),
     ];
     for (label, value) in rows {
         let _ = writeln!(out, "| {label} | {value} |");
@@ -203,7 +207,7 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(
             out,
             "### {}. `{}` on {}\n\n\
-             - **kind**: {} · {} attempts in {} incidents\n\
+             - **kind**: {} · {} in {}\n\
              - **role**: {}\n\
              - **subject**: {}\n\
              - **owner**: {} · {}\n\
@@ -217,8 +221,8 @@ pub fn render(report: &Report) -> String {
                 CELL_CHARS
             ),
             job.kind.as_str(),
-            job.attempts,
-            job.incidents,
+            count(job.attempts, "attempt", "attempts"),
+            count(job.incidents, "incident", "incidents"),
             md(d.role_arn.as_deref().unwrap_or("-"), TEXT_CHARS),
             md(d.subject.as_deref().unwrap_or("-"), TEXT_CHARS),
             md(owner.as_deref().unwrap_or("-"), CELL_CHARS),

@@ -188,6 +188,10 @@ pub struct Report {
     pub incidents: Vec<Incident>,
     /// Failures past [`MAX_TRACKED`] distinct jobs, not collapsed into incidents.
     pub uncollapsed_failures: usize,
+    /// Failures whose event id the job had already: the same record read twice (a
+    /// redelivery, or a file given twice), which the monitor does not count again as an
+    /// attempt. Counted in the totals, not in the incidents.
+    pub repeated_failures: usize,
     /// Each failing job once, most attempts first.
     pub diagnoses: Vec<JobDiagnosis>,
     /// By foreign owner, most attempts first.
@@ -259,6 +263,7 @@ struct JobState {
     earliest: Option<i64>,
     times: Vec<i64>,
     undated: usize,
+    event_ids: std::collections::HashSet<String>,
 }
 
 /// Takes the diagnoses of one run, one at a time, and makes the [`Report`].
@@ -273,6 +278,7 @@ pub struct ReportBuilder {
     subjects: Tally,
     jobs: HashMap<String, JobState>,
     uncollapsed_failures: usize,
+    repeated_failures: usize,
     window_seconds: i64,
 }
 
@@ -294,6 +300,7 @@ impl ReportBuilder {
             subjects: Tally::default(),
             jobs: HashMap::new(),
             uncollapsed_failures: 0,
+            repeated_failures: 0,
             window_seconds: window_seconds.max(1),
         }
     }
@@ -384,7 +391,14 @@ impl ReportBuilder {
             earliest: time,
             times: Vec::new(),
             undated: 0,
+            event_ids: std::collections::HashSet::new(),
         });
+        if let Some(id) = &d.event_id {
+            if !job.event_ids.insert(id.clone()) {
+                self.repeated_failures += 1;
+                return;
+            }
+        }
         match time {
             Some(t) => {
                 if job.earliest.is_none_or(|e| t < e) {
@@ -477,6 +491,7 @@ impl ReportBuilder {
             subjects: self.subjects.top(TOP_ROWS),
             incidents,
             uncollapsed_failures: self.uncollapsed_failures,
+            repeated_failures: self.repeated_failures,
             diagnoses,
             probes,
             window_seconds: self.window_seconds,
@@ -588,6 +603,11 @@ fn percent(rate: Option<f64>) -> String {
         Some(r) => format!("{:.1}%", r * 100.0),
         None => "-".to_owned(),
     }
+}
+
+/// `1 incident`, `2 incidents`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, or `-`.

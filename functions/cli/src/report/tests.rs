@@ -9,7 +9,7 @@ const T0: i64 = 1_762_090_816; // 2025-11-02T13:40:16Z
 /// A diagnosis as the JSON contract reads it: only what the report looks at.
 fn diagnosis(fields: Value) -> Diagnosis {
     let mut base = json!({
-        "event_id": "e",
+        "event_id": null,
         "account_id": "111122223333",
         "role_arn": ROLE,
         "role_name": "gha-deploy",
@@ -78,6 +78,17 @@ fn retries_within_the_window_of_the_first_attempt_are_one_incident() {
             "the earliest attempt's diagnosis"
         );
     }
+}
+
+#[test]
+fn a_record_read_twice_is_one_attempt() {
+    let first = diagnosis(json!({"event_id": "e1", "event_time": at(T0)}));
+    let second = diagnosis(json!({"event_id": "e2", "event_time": at(T0 + 60)}));
+    let r = report(&[first.clone(), second, first]);
+    assert_eq!(r.totals.failures, 3, "the totals are the JSON lines'");
+    assert_eq!(r.repeated_failures, 1);
+    assert_eq!(r.incidents.len(), 1);
+    assert_eq!(r.incidents[0].attempts, 2);
 }
 
 #[test]
@@ -160,7 +171,10 @@ fn every_table_adds_up_to_the_totals() {
     let top = |top: &Top| top.rows.iter().map(|r| r.1).sum::<usize>() + top.others + top.untracked;
     assert_eq!(top(&r.repositories), t.failures);
     assert_eq!(top(&r.subjects), t.failures);
-    assert_eq!(r.incidents.iter().map(|i| i.attempts).sum::<usize>(), t.failures);
+    assert_eq!(
+        r.incidents.iter().map(|i| i.attempts).sum::<usize>() + r.repeated_failures,
+        t.failures
+    );
     let timeline = r.timeline.as_ref().expect("dated events");
     let charted: usize = timeline.buckets.iter().map(|b| b.failures + b.successes).sum();
     assert_eq!(charted, t.events - t.undated);
