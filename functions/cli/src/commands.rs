@@ -40,15 +40,19 @@ pub fn diagnose(
     format: Option<Format>,
     no_color: bool,
     remote: &crate::s3::Filters,
+    live_read_role: Option<&str>,
 ) -> Result<ExitCode, CommandError> {
     let owners = Owners::parse_list(owners.unwrap_or(""))
         .map_err(|e| CommandError::Usage(format!("--owners: {e}")))?;
-    let (accounts, snapshot_files) = load_accounts(account_paths)?;
+    let (mut accounts, snapshot_files) = load_accounts(account_paths)?;
     // Who is ours per account, computed once: every role of the snapshot counts.
-    let trusted: HashMap<&str, BTreeSet<Owner>> = accounts
+    let mut trusted: HashMap<String, BTreeSet<Owner>> = accounts
         .iter()
-        .map(|(id, snapshot)| (id.as_str(), owners_of_account(snapshot)))
+        .map(|(id, snapshot)| (id.clone(), owners_of_account(snapshot)))
         .collect();
+    let mut live = live_read_role
+        .map(|role| crate::live::LiveAccounts::new(role.to_owned()))
+        .transpose()?;
     let stdout = std::io::stdout();
     let terminal = stdout.is_terminal();
     let format = format.unwrap_or(if terminal { Format::Text } else { Format::Json });
@@ -100,6 +104,14 @@ pub fn diagnose(
                         .recipient_account_id
                         .as_ref()
                         .or(event.envelope_account.as_ref());
+                    if let (Some(live), Some(id)) = (live.as_mut(), account_id) {
+                        if !accounts.contains_key(id) {
+                            if let Some(snapshot) = live.account(id) {
+                                trusted.insert(id.clone(), owners_of_account(snapshot));
+                                accounts.insert(id.clone(), snapshot.clone());
+                            }
+                        }
+                    }
                     let account = account_id.and_then(|id| accounts.get(id));
                     let ownership = Ownership {
                         owners: &owners,

@@ -15,6 +15,7 @@ mod audit;
 mod commands;
 mod impact;
 mod input;
+mod live;
 mod query;
 mod render;
 mod s3;
@@ -64,6 +65,18 @@ enum Command {
         owners: Option<String>,
         #[command(flatten)]
         remote: RemoteArgs,
+        /// Read each event's account from IAM (your credentials for your own account, the
+        /// --read-role for others) where no --account snapshot has it.
+        #[arg(long)]
+        live: bool,
+        /// With --live: the role assumed in other accounts.
+        #[arg(
+            long,
+            value_name = "NAME",
+            default_value = "oidc-watch-read",
+            requires = "live"
+        )]
+        read_role: String,
     },
     /// Evaluate one trust policy for one request and print the decision per statement.
     Evaluate {
@@ -160,10 +173,21 @@ fn main() -> ExitCode {
             no_color,
             owners,
             remote,
+            live,
+            read_role,
         } => remote
             .filters(oidc_watch_aws::wall_clock_seconds())
             .and_then(|filters| {
-                commands::diagnose(&inputs, &accounts, owners.as_deref(), format, no_color, &filters)
+                let live = live.then_some(read_role.as_str());
+                commands::diagnose(
+                    &inputs,
+                    &accounts,
+                    owners.as_deref(),
+                    format,
+                    no_color,
+                    &filters,
+                    live,
+                )
             }),
         Command::Evaluate { policy, request } => commands::evaluate(&policy, &request),
         Command::Snapshot { roles, output } => snapshot::snapshot(roles.as_deref(), output.as_deref()),
