@@ -37,7 +37,7 @@ binary="$(absolute "$binary" oidc-monitor)"
 notifier="${E2E_NOTIFIER_BINARY:-$e2e_root/target/debug/oidc-notifier}"
 if [[ $# -gt 0 && "$1" != -* ]]; then notifier="$1"; shift; fi
 notifier="$(absolute "$notifier" oidc-notifier)"
-tests=("$here/test_monitor.py" "$here/test_cli_snapshot.py" "$here/test_impact_observed.py" "$here/test_changes.py" "$here/test_notifier.py")
+tests=("$here/test_monitor.py" "$here/test_cli_snapshot.py" "$here/test_cli_s3.py" "$here/test_cli_audit.py" "$here/test_impact_observed.py" "$here/test_changes.py" "$here/test_notifier.py")
 cd "$e2e_root"
 
 export E2E_STATE E2E_VENV E2E_MOTO_PORT E2E_LAMBDA_PORT

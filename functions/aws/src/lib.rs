@@ -2,6 +2,7 @@
 //! cache, metric sinks, SNS alerts, DynamoDB state (the monitor's and the notifier's), the
 //! alarm breakdown, the Slack credential, configuration.
 
+pub mod account_snapshot;
 pub mod breakdown;
 pub mod config;
 pub mod dynamodb;

@@ -10,9 +10,9 @@ use diagnosis::claims::Claims;
 use diagnosis::evaluate::{evaluate as evaluate_policy, Request};
 use diagnosis::owner::{owners_of_account, Owner, Owners};
 use diagnosis::policy::PolicyDocument;
-use diagnosis::{diagnose_with, read_input, AccountSnapshot, Cause, InputItem, Ownership};
+use diagnosis::{diagnose_with, AccountSnapshot, Cause, InputItem, Ownership};
 
-use crate::input::{expand, files_below, PathOrStdin};
+use crate::input::{expand, files_below, parse, read_in_parallel, PathOrStdin};
 use crate::render::{Palette, Summary};
 use crate::report::{Report, ReportBuilder};
 use crate::Format;
@@ -36,24 +36,31 @@ pub enum CommandError {
     Report { path: String, message: String },
 }
 
+// One argument per `diagnose` flag group, straight from main.rs.
+#[allow(clippy::too_many_arguments)]
 pub fn diagnose(
     inputs: &[String],
     account_paths: &[PathBuf],
     owners: Option<&str>,
     format: Option<Format>,
     no_color: bool,
+    remote: &crate::s3::Filters,
+    live_read_role: Option<&str>,
     report_path: Option<&Path>,
 ) -> Result<ExitCode, CommandError> {
     let report_format = report_path.map(ReportFormat::of).transpose()?;
     let mut report = report_format.map(|_| ReportBuilder::default());
     let owners = Owners::parse_list(owners.unwrap_or(""))
         .map_err(|e| CommandError::Usage(format!("--owners: {e}")))?;
-    let (accounts, snapshot_files) = load_accounts(account_paths)?;
+    let (mut accounts, snapshot_files) = load_accounts(account_paths)?;
     // Who is ours per account, computed once: every role of the snapshot counts.
-    let trusted: HashMap<&str, BTreeSet<Owner>> = accounts
+    let mut trusted: HashMap<String, BTreeSet<Owner>> = accounts
         .iter()
-        .map(|(id, snapshot)| (id.as_str(), owners_of_account(snapshot)))
+        .map(|(id, snapshot)| (id.clone(), owners_of_account(snapshot)))
         .collect();
+    let mut live = live_read_role
+        .map(|role| crate::live::LiveAccounts::new(role.to_owned()))
+        .transpose()?;
     let stdout = std::io::stdout();
     let terminal = stdout.is_terminal();
     let format = format.unwrap_or(if terminal { Format::Text } else { Format::Json });
@@ -61,22 +68,43 @@ pub fn diagnose(
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut summary = Summary::default();
 
-    for source in expand(inputs) {
-        if let Ok(PathOrStdin::Path(path)) = &source {
-            if snapshot_files.iter().any(|f| same_file(f, path)) {
-                continue;
-            }
-        }
-        let input = match source.and_then(|s| s.read()) {
-            Ok(input) => input,
+    let (urls, local): (Vec<&String>, Vec<&String>) = inputs.iter().partition(|i| i.starts_with("s3://"));
+    let urls = urls
+        .into_iter()
+        .map(|u| {
+            crate::s3::S3Url::parse(u)
+                .ok_or_else(|| CommandError::Usage(format!("{u}: not an s3://bucket/prefix/ URL")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let local: Vec<String> = local.into_iter().cloned().collect();
+    let local_sources: Vec<_> = expand(&local)
+        .into_iter()
+        .filter(|source| match source {
+            Ok(PathOrStdin::Path(path)) => !snapshot_files.iter().any(|f| same_file(f, path)),
+            _ => true,
+        })
+        .collect();
+    let remote_inputs = (!urls.is_empty())
+        .then(|| crate::s3::inputs(urls, remote.clone()))
+        .into_iter()
+        .flatten()
+        .map(|input| input.map(parse));
+
+    for parsed in read_in_parallel(local_sources).chain(remote_inputs) {
+        let input = match parsed {
+            Ok(parsed) => parsed,
             Err(error) => {
                 eprintln!("oidc-watch: {error}");
                 summary.unreadable += 1;
                 continue;
             }
         };
+        for row in &input.unreadable {
+            eprintln!("oidc-watch: {}: {row}", input.name);
+            summary.unreadable += 1;
+        }
         let before = (summary.failures + summary.successes, summary.unreadable);
-        for item in read_input(&input.bytes) {
+        for item in input.items {
             match item {
                 Ok(InputItem::Event(event)) => {
                     let account_id = event
@@ -84,6 +112,14 @@ pub fn diagnose(
                         .recipient_account_id
                         .as_ref()
                         .or(event.envelope_account.as_ref());
+                    if let (Some(live), Some(id)) = (live.as_mut(), account_id) {
+                        if !accounts.contains_key(id) {
+                            if let Some(snapshot) = live.account(id) {
+                                trusted.insert(id.clone(), owners_of_account(snapshot));
+                                accounts.insert(id.clone(), snapshot.clone());
+                            }
+                        }
+                    }
                     let account = account_id.and_then(|id| accounts.get(id));
                     let ownership = Ownership {
                         owners: &owners,
@@ -111,7 +147,10 @@ pub fn diagnose(
                 }
             }
         }
-        if (summary.failures + summary.successes, summary.unreadable) == before {
+        // Most log files of a trail hold no web-identity call: only local files are named.
+        if (summary.failures + summary.successes, summary.unreadable) == before
+            && !input.name.starts_with("s3://")
+        {
             eprintln!("oidc-watch: {}: no AssumeRoleWithWebIdentity events", input.name);
         }
     }

@@ -5,7 +5,7 @@
 //! * `Roles`: with `--roles`, `GetRole` for each name (`Complete.Roles` lists the names, so
 //!   one that was `NoSuchEntity` is known not to exist); without, every role from the
 //!   paginated `ListRoles` whose trust policy concerns a web identity
-//!   ([`concerns_web_identity`]), the others named in `RolesWithoutWebIdentity`, and
+//!   (`diagnosis::snapshot::concerns_web_identity`), the others named in `RolesWithoutWebIdentity`, and
 //!   `Complete.Roles: true`.
 //! * `OpenIDConnectProviders`: `ListOpenIDConnectProviders`, then
 //!   `GetOpenIDConnectProvider` for each; `Complete.OpenIDConnectProviders: true`.
@@ -18,11 +18,10 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
-use diagnosis::snapshot::{
-    concerns_web_identity, CompleteMarkers, OidcProvider, RoleEntry, RolesMarker, SnapshotFile,
+use diagnosis::snapshot::SnapshotFile;
+use oidc_watch_aws::account_snapshot::{
+    read_account_snapshot, unique_names, AccountSnapshotError, RoleSelection,
 };
-use serde_json::Value;
 
 use crate::commands::CommandError;
 
@@ -33,15 +32,7 @@ const DEFAULT_REGION: &str = "us-east-1";
 const PERMISSIONS: &str = "sts:GetCallerIdentity, iam:ListRoles (or iam:GetRole with --roles), iam:ListOpenIDConnectProviders and iam:GetOpenIDConnectProvider";
 
 pub fn snapshot(roles: Option<&[String]>, output: Option<&Path>) -> Result<ExitCode, CommandError> {
-    let names: Option<Vec<String>> = roles.map(|names| {
-        let mut unique: Vec<String> = Vec::new();
-        for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
-            if !unique.iter().any(|u| u.eq_ignore_ascii_case(name)) {
-                unique.push(name.to_owned());
-            }
-        }
-        unique
-    });
+    let names: Option<Vec<String>> = roles.map(unique_names);
     if names.as_ref().is_some_and(Vec::is_empty) {
         return Err(CommandError::Usage(
             "--roles needs at least one role name".to_owned(),
@@ -96,7 +87,7 @@ fn write_file(path: &Path, text: &str) -> Result<(), CommandError> {
     })
 }
 
-async fn sdk_config() -> aws_config::SdkConfig {
+pub(crate) async fn sdk_config() -> aws_config::SdkConfig {
     let config = oidc_watch_aws::load_sdk_config(OPERATION_TIMEOUT).await;
     if config.region().is_some() {
         return config;
@@ -109,158 +100,35 @@ async fn sdk_config() -> aws_config::SdkConfig {
 
 async fn read_account(names: Option<&[String]>) -> Result<SnapshotFile, CommandError> {
     let config = sdk_config().await;
-    let sts = aws_sdk_sts::Client::new(&config);
-    let iam = aws_sdk_iam::Client::new(&config);
-    let identity = sts
-        .get_caller_identity()
-        .send()
+    let selection = names.map_or(RoleSelection::All, RoleSelection::Named);
+    let file = read_account_snapshot(&config, None, selection)
         .await
-        .map_err(|e| aws_error("sts:GetCallerIdentity", &e))?;
-    let account = identity
-        .account
-        .ok_or_else(|| CommandError::Aws("sts:GetCallerIdentity returned no account".to_owned()))?;
-    let (roles, roles_without_web_identity, marker) = match names {
-        Some(names) => (
-            named_roles(&iam, &account, names).await?,
-            Vec::new(),
-            RolesMarker::Named(names.to_vec()),
-        ),
-        None => {
-            let (roles, others) = listed_roles(&iam).await?;
-            (roles, others, RolesMarker::All(true))
-        }
-    };
-    let providers = providers(&iam).await?;
-    Ok(SnapshotFile {
-        account_id: Some(account),
-        roles,
-        role_detail_list: Vec::new(),
-        roles_without_web_identity,
-        providers: Some(providers),
-        complete: Some(CompleteMarkers {
-            roles: marker,
-            providers: Some(true),
-        }),
-    })
-}
-
-async fn named_roles(
-    iam: &aws_sdk_iam::Client,
-    account: &str,
-    names: &[String],
-) -> Result<Vec<RoleEntry>, CommandError> {
-    let mut roles = Vec::new();
-    for name in names {
-        match get_role(iam, name).await? {
-            Some(role) => roles.push(role),
-            None => eprintln!(
-                "oidc-watch: account {account} has no role named {name:?} (NoSuchEntity); the snapshot records that"
-            ),
-        }
-    }
-    Ok(roles)
-}
-
-/// `GetRole`; `None` on `NoSuchEntity`.
-async fn get_role(iam: &aws_sdk_iam::Client, name: &str) -> Result<Option<RoleEntry>, CommandError> {
-    match iam.get_role().role_name(name).send().await {
-        Ok(output) => Ok(output.role.map(entry)),
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|e| e.is_no_such_entity_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(error) => Err(aws_error(&format!("iam:GetRole {name:?}"), &error)),
-    }
-}
-
-/// Every role, through all `ListRoles` pages: those whose trust policy concerns a web
-/// identity in full, the names of the others.
-async fn listed_roles(iam: &aws_sdk_iam::Client) -> Result<(Vec<RoleEntry>, Vec<String>), CommandError> {
-    let mut pages = iam.list_roles().into_paginator().send();
-    let mut roles = Vec::new();
-    let mut others = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws_error("iam:ListRoles", &e))?;
-        for role in page.roles {
-            let listed = entry(role);
-            let concerns = listed
-                .assume_role_policy_document
-                .as_ref()
-                .is_none_or(concerns_web_identity);
-            if !concerns {
-                others.push(listed.role_name);
-            } else if listed.max_session_duration.is_none() {
-                // ListRoles may leave it out; the diagnosis must not assume IAM's default.
-                roles.push(get_role(iam, &listed.role_name).await?.unwrap_or(listed));
-            } else {
-                roles.push(listed);
+        .map_err(|e| aws_error(&e, PERMISSIONS))?;
+    if let Some(names) = names {
+        let account = file.account_id.as_deref().unwrap_or("?");
+        for name in names {
+            if !file.roles.iter().any(|r| r.role_name.eq_ignore_ascii_case(name)) {
+                eprintln!(
+                    "oidc-watch: account {account} has no role named {name:?} (NoSuchEntity); the snapshot records that"
+                );
             }
         }
     }
-    Ok((roles, others))
+    Ok(file)
 }
 
-fn entry(role: aws_sdk_iam::types::Role) -> RoleEntry {
-    RoleEntry {
-        assume_role_policy_document: role.assume_role_policy_document.as_deref().map(policy_value),
-        max_session_duration: role.max_session_duration.and_then(|m| u64::try_from(m).ok()),
-        path: Some(role.path).filter(|p| !p.is_empty()),
-        arn: role.arn,
-        role_name: role.role_name,
-    }
-}
-
-/// The trust policy as JSON: IAM returns it URL-encoded. Kept as the string IAM sent when
-/// it is not JSON either way, so the diagnosis reports it as unreadable instead of losing it.
-fn policy_value(document: &str) -> Value {
-    let trimmed = document.trim();
-    let parsed = if trimmed.starts_with('{') {
-        serde_json::from_str(trimmed).ok()
-    } else {
-        percent_encoding::percent_decode_str(trimmed)
-            .decode_utf8()
-            .ok()
-            .and_then(|json| serde_json::from_str(&json).ok())
-    };
-    parsed
-        .filter(Value::is_object)
-        .unwrap_or_else(|| Value::String(document.to_owned()))
-}
-
-/// The providers, fetched as the monitor fetches them.
-async fn providers(iam: &aws_sdk_iam::Client) -> Result<Vec<OidcProvider>, CommandError> {
-    oidc_watch_aws::iam::fetch_providers(iam).await.map_err(|error| {
-        let denied = ["AccessDenied", "Unauthorized"]
-            .iter()
-            .any(|c| error.message.contains(c));
-        let hint = if denied {
-            format!(" The snapshot needs {PERMISSIONS}.")
-        } else {
-            String::new()
-        };
-        CommandError::Aws(format!("{error}.{hint}"))
-    })
-}
-
-/// The call, AWS's own message or the error chain, and what to do about it.
-fn aws_error<E, R>(call: &str, error: &SdkError<E, R>) -> CommandError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
-{
-    let detail = match error.code() {
-        Some(_) => oidc_watch_aws::describe(error),
-        // A transport, timeout or credentials failure: its causes, without the Debug dump.
-        None => causes(error),
-    };
+/// The failed call, AWS's own message or the error chain, and what to do about it
+/// (`permissions`: what the command needs, named when AWS refused).
+pub(crate) fn aws_error(error: &AccountSnapshotError, permissions: &str) -> CommandError {
+    let detail = error.to_string();
     let lower = detail.to_ascii_lowercase();
-    let hint = match error.code() {
-        Some(
-            "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "UnauthorizedAccess",
-        ) => format!("The snapshot needs {PERMISSIONS}."),
+    let code = match error {
+        AccountSnapshotError::Call { code, .. } => code.as_deref(),
+        _ => None,
+    };
+    let transport = matches!(error, AccountSnapshotError::Call { code: None, .. });
+    let hint = match code {
+        _ if error.is_access_denied() => format!("The snapshot needs {permissions}."),
         Some(
             "InvalidClientTokenId"
             | "SignatureDoesNotMatch"
@@ -268,51 +136,19 @@ where
             | "ExpiredTokenException"
             | "InvalidAccessKeyId",
         ) => "AWS refused the credentials: check AWS_PROFILE or AWS_ACCESS_KEY_ID, or sign in again.".to_owned(),
-        None if lower.contains("credential") => "No usable AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run aws sso login.".to_owned(),
-        None if lower.contains("connect") || lower.contains("timeout") || lower.contains("timed out") => {
+        None if transport && lower.contains("credential") => "No usable AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run aws sso login.".to_owned(),
+        None if transport && (lower.contains("connect") || lower.contains("timeout") || lower.contains("timed out")) => {
             "IAM or STS could not be reached: check the network, and AWS_ENDPOINT_URL if it is set.".to_owned()
         }
         _ => String::new(),
     };
     if hint.is_empty() {
-        return CommandError::Aws(format!("{call}: {detail}"));
+        return CommandError::Aws(detail);
     }
-    CommandError::Aws(format!("{call}: {detail}\n{hint}"))
-}
-
-/// The error and its sources, each once.
-fn causes(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    parts.join(": ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn trust_policies_are_stored_as_json() {
-        let encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D";
-        assert_eq!(
-            policy_value(encoded),
-            serde_json::json!({"Version": "2012-10-17", "Statement": []})
-        );
-        assert_eq!(
-            policy_value(r#" {"Statement": []} "#),
-            serde_json::json!({"Statement": []})
-        );
-        assert_eq!(
-            policy_value("%7Bnot json"),
-            Value::String("%7Bnot json".to_owned())
-        );
-        assert_eq!(policy_value("%FF"), Value::String("%FF".to_owned()));
-    }
+    let separator = if matches!(error, AccountSnapshotError::Providers(_)) {
+        ". "
+    } else {
+        "\n"
+    };
+    CommandError::Aws(format!("{detail}{separator}{hint}"))
 }

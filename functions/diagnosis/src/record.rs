@@ -345,7 +345,31 @@ fn read_top(top: TopLevel, text: &str, record: &mut usize, line: usize, items: &
     }));
 }
 
+/// The names a record is routed by, read without building the record: most records of a
+/// trail's log file are other calls, and are skipped on these alone.
+#[derive(Deserialize)]
+struct RecordNames<'a> {
+    #[serde(rename = "eventName", borrow)]
+    event_name: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "eventSource", borrow)]
+    event_source: Option<std::borrow::Cow<'a, str>>,
+}
+
 fn read_record(text: &str) -> Result<InputItem, String> {
+    if let Ok(RecordNames {
+        event_name: Some(name),
+        event_source,
+    }) = serde_json::from_str::<RecordNames>(text)
+    {
+        let is_change = event_source.as_deref() == Some(crate::change::IAM_EVENT_SOURCE)
+            && crate::change::ChangeAction::from_name(&name).is_some();
+        if name != EVENT_NAME && !is_change {
+            return Ok(InputItem::Skipped {
+                event_name: Some(name.into_owned()),
+                change: None,
+            });
+        }
+    }
     let record: CloudTrailRecord =
         serde_json::from_str(text).map_err(|e| format!("CloudTrail record: {e}"))?;
     if record.is_web_identity_call() {
