@@ -97,7 +97,7 @@ def once_more_if_the_renderer_crashed(test):
         except (PlaywrightError, AssertionError) as error:
             if len(CRASHES) == crashes and "crashed" not in str(error).lower():
                 raise
-            print("renderer crashed (%s); running the test once more" % str(error).splitlines()[0])
+            print("renderer crashed (%s); running the test once more" % (str(error).splitlines() or ["?"])[0])
             return test(*args, **kwargs)
     return run
 
