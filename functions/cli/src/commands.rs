@@ -14,6 +14,7 @@ use diagnosis::{diagnose_with, AccountSnapshot, Cause, InputItem, Ownership};
 
 use crate::input::{expand, files_below, parse, read_in_parallel, PathOrStdin};
 use crate::render::{Palette, Summary};
+use crate::report::{Report, ReportBuilder};
 use crate::Format;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,8 @@ pub enum CommandError {
     Aws(String),
     #[error("{0}")]
     Usage(String),
+    #[error("--report {path}: {message}")]
+    Report { path: String, message: String },
 }
 
 pub fn diagnose(
@@ -41,7 +44,10 @@ pub fn diagnose(
     no_color: bool,
     remote: &crate::s3::Filters,
     live_read_role: Option<&str>,
+    report_path: Option<&Path>,
 ) -> Result<ExitCode, CommandError> {
+    let report_format = report_path.map(ReportFormat::of).transpose()?;
+    let mut report = report_format.map(|_| ReportBuilder::default());
     let owners = Owners::parse_list(owners.unwrap_or(""))
         .map_err(|e| CommandError::Usage(format!("--owners: {e}")))?;
     let (mut accounts, snapshot_files) = load_accounts(account_paths)?;
@@ -119,6 +125,9 @@ pub fn diagnose(
                     };
                     let diagnosis = diagnose_with(Claims::from_event(&event), account, ownership);
                     summary.count(&diagnosis);
+                    if let Some(report) = &mut report {
+                        report.add(&diagnosis);
+                    }
                     match format {
                         Format::Json => {
                             serde_json::to_writer(&mut out, &diagnosis).map_err(std::io::Error::from)?;
@@ -147,10 +156,49 @@ pub fn diagnose(
         crate::render::write_summary(&mut out, &summary, &palette)?;
     }
     out.flush()?;
+    if let (Some(mut report), Some(format), Some(path)) = (report, report_format, report_path) {
+        report.inputs(summary.unreadable, summary.skipped);
+        write_report(path, format, &report.finish())?;
+    }
     Ok(if summary.unreadable == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    })
+}
+
+#[derive(Clone, Copy)]
+enum ReportFormat {
+    Html,
+    Markdown,
+}
+
+impl ReportFormat {
+    /// From the file's extension, checked before any input is read.
+    fn of(path: &Path) -> Result<ReportFormat, CommandError> {
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match extension.as_deref() {
+            Some("html" | "htm") => Ok(ReportFormat::Html),
+            Some("md" | "markdown") => Ok(ReportFormat::Markdown),
+            _ => Err(CommandError::Usage(format!(
+                "--report {}: the file must end in .html or .md",
+                path.display()
+            ))),
+        }
+    }
+}
+
+fn write_report(path: &Path, format: ReportFormat, report: &Report) -> Result<(), CommandError> {
+    let text = match format {
+        ReportFormat::Html => crate::report::html::render(report),
+        ReportFormat::Markdown => crate::report::markdown::render(report),
+    };
+    std::fs::write(path, text).map_err(|e| CommandError::Report {
+        path: path.display().to_string(),
+        message: e.to_string(),
     })
 }
 

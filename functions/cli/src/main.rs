@@ -18,6 +18,7 @@ mod input;
 mod live;
 mod query;
 mod render;
+mod report;
 mod s3;
 mod snapshot;
 mod tabular;
@@ -77,6 +78,10 @@ enum Command {
             requires = "live"
         )]
         read_role: String,
+        /// Also write a report of the run to FILE: .html (one self-contained page with
+        /// charts) or .md (Markdown tables). The diagnoses still go to stdout.
+        #[arg(long, value_name = "FILE.html|FILE.md")]
+        report: Option<PathBuf>,
     },
     /// Evaluate one trust policy for one request and print the decision per statement.
     Evaluate {
@@ -175,6 +180,7 @@ fn main() -> ExitCode {
             remote,
             live,
             read_role,
+            report,
         } => remote
             .filters(oidc_watch_aws::wall_clock_seconds())
             .and_then(|filters| {
@@ -187,6 +193,7 @@ fn main() -> ExitCode {
                     no_color,
                     &filters,
                     live,
+                    report.as_deref(),
                 )
             }),
         Command::Evaluate { policy, request } => commands::evaluate(&policy, &request),
