@@ -23,6 +23,8 @@ bash "$root/tests/report/setup.sh"
 venv_bin="$(bash "$root/tests/setup-venv.sh" --report | tail -n 1)"
 
 export OIDC_WATCH="$binary"
+# No __pycache__ left in the source tree.
+export PYTHONDONTWRITEBYTECODE=1
 export REPORT_OUT="${REPORT_OUT:-${CARGO_TARGET_DIR:-$root/target}/report}"
 export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 mkdir -p "$REPORT_OUT"
