@@ -6,12 +6,15 @@
 #                       + aws-sam-cli, cfn-lint, ziglang (with --infra)
 #   $TEST_VENV/checkov  checkov (with --infra; its pins clash with pytest 9 and aws-sam-cli's
 #                       boto3: packaging<24, boto3 1.35)
+#   $TEST_VENV/report   pytest, playwright (with --report: the report tier, tests/report/; its
+#                       wheel brings the driver, no browser: the tier drives Debian's chromium)
 # Transitive pins: tests/constraints.txt (main; boto3 is aws-sam-cli's 1.43, which the e2e
 # tier uses too) and infra/tests/constraints-checkov.txt. Idempotent: each venv's stamp file
 # lists what was installed (Python version, pins, constraints hash); nothing is installed
 # when every wanted line is in it.
 #
 # Usage: tests/setup-venv.sh [--infra]      (venvs under target/test-venv)
+#        tests/setup-venv.sh --report       (only the report venv; prints its bin directory)
 #        TEST_VENV=/some/dir tests/setup-venv.sh
 # Prints the main venv's bin directory as its last line.
 set -euo pipefail
@@ -33,6 +36,7 @@ infra_pins=(
   "ziglang==0.17.0"
 )
 checkov_pins=("checkov==3.3.30")
+report_pins=("pytest==9.2.0" "playwright==1.65.2")
 shared_check='import moto, boto3, pytest; print("moto", moto.__version__, "boto3", boto3.__version__, "pytest", pytest.__version__)'
 infra_check='import cfnlint.version, samcli; print("cfn-lint", cfnlint.version.__version__, "sam", samcli.__version__)'
 
@@ -67,6 +71,13 @@ install() {
   { printf '%s\n' "${made_by[@]}" "$@"; if [[ -n "$keep" ]]; then printf '%s\n' "$keep"; fi; } | sort -u > "$stamp"
   echo "venv ready in $(( $(date +%s) - started )) s: $venv" >&2
 }
+
+if [[ "${1:-}" == "--report" ]]; then
+  install "$base/report" "$here/constraints.txt" \
+    'import pytest, playwright.sync_api; print("pytest", pytest.__version__, "playwright ok")' "${report_pins[@]}"
+  echo "$base/report/bin"
+  exit 0
+fi
 
 if [[ "${1:-}" == "--infra" ]]; then
   install "$base/main" "$here/constraints.txt" "$shared_check; $infra_check" "${shared_pins[@]}" "${infra_pins[@]}"

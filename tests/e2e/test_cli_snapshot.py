@@ -214,3 +214,22 @@ def test_cli_snapshot_without_credentials_fails_clearly(moto, tmp_path):
     assert "No usable AWS credentials" in env_less.stderr, env_less.stderr
     assert "panicked" not in env_less.stderr
     assert not (tmp_path / "s.json").exists()
+
+
+def test_diagnose_live_reads_the_account_from_iam_and_diagnoses_like_the_snapshot(account):
+    """`diagnose --live`: the account's roles and providers come from IAM (moto), not from a
+    file, and every diagnosis is the one the shipped snapshot gives. (moto lets any
+    AssumeRole succeed, so an unreachable other account is not something it can show.)"""
+    mine = [p for p in sorted(EVENTS.rglob("*.json")) if p.relative_to(EVENTS).parts[0] not in
+            ("accounts", "changes", "replay", "sns") and json.loads(p.read_text()).get("account") == ACCOUNT]
+    assert len(mine) >= 20
+    live = cli("diagnose", *map(str, mine), "--live", "--format", "json", credentials=account)
+    offline = cli("diagnose", *map(str, mine), "--account", str(SAMPLE), "--format", "json")
+    assert live.returncode == 0 and offline.returncode == 0, (live.stderr, offline.stderr)
+    got = {json.loads(l)["event_id"]: json.loads(l) for l in live.stdout.splitlines()}
+    want = {json.loads(l)["event_id"]: json.loads(l) for l in offline.stdout.splitlines()}
+    assert set(got) == set(want)
+    for event_id, d in want.items():
+        assert (got[event_id]["cause"], got[event_id]["evidence"], got[event_id]["suggested_change"]) == (
+            d["cause"], d["evidence"], d["suggested_change"]), event_id
+    assert any(d["evidence"] == "account-snapshot" for d in got.values())

@@ -14,6 +14,7 @@ use diagnosis::{diagnose_with, AccountSnapshot, Cause, InputItem, Ownership};
 
 use crate::input::{expand, files_below, parse, read_in_parallel, PathOrStdin};
 use crate::render::{Palette, Summary};
+use crate::report::{Report, ReportBuilder};
 use crate::Format;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,8 +32,12 @@ pub enum CommandError {
     Aws(String),
     #[error("{0}")]
     Usage(String),
+    #[error("--report {path}: {message}")]
+    Report { path: String, message: String },
 }
 
+// One argument per `diagnose` flag group, straight from main.rs.
+#[allow(clippy::too_many_arguments)]
 pub fn diagnose(
     inputs: &[String],
     account_paths: &[PathBuf],
@@ -40,15 +45,22 @@ pub fn diagnose(
     format: Option<Format>,
     no_color: bool,
     remote: &crate::s3::Filters,
+    live_read_role: Option<&str>,
+    report_path: Option<&Path>,
 ) -> Result<ExitCode, CommandError> {
+    let report_format = report_path.map(ReportFormat::of).transpose()?;
+    let mut report = report_format.map(|_| ReportBuilder::default());
     let owners = Owners::parse_list(owners.unwrap_or(""))
         .map_err(|e| CommandError::Usage(format!("--owners: {e}")))?;
-    let (accounts, snapshot_files) = load_accounts(account_paths)?;
+    let (mut accounts, snapshot_files) = load_accounts(account_paths)?;
     // Who is ours per account, computed once: every role of the snapshot counts.
-    let trusted: HashMap<&str, BTreeSet<Owner>> = accounts
+    let mut trusted: HashMap<String, BTreeSet<Owner>> = accounts
         .iter()
-        .map(|(id, snapshot)| (id.as_str(), owners_of_account(snapshot)))
+        .map(|(id, snapshot)| (id.clone(), owners_of_account(snapshot)))
         .collect();
+    let mut live = live_read_role
+        .map(|role| crate::live::LiveAccounts::new(role.to_owned()))
+        .transpose()?;
     let stdout = std::io::stdout();
     let terminal = stdout.is_terminal();
     let format = format.unwrap_or(if terminal { Format::Text } else { Format::Json });
@@ -100,6 +112,14 @@ pub fn diagnose(
                         .recipient_account_id
                         .as_ref()
                         .or(event.envelope_account.as_ref());
+                    if let (Some(live), Some(id)) = (live.as_mut(), account_id) {
+                        if !accounts.contains_key(id) {
+                            if let Some(snapshot) = live.account(id) {
+                                trusted.insert(id.clone(), owners_of_account(snapshot));
+                                accounts.insert(id.clone(), snapshot.clone());
+                            }
+                        }
+                    }
                     let account = account_id.and_then(|id| accounts.get(id));
                     let ownership = Ownership {
                         owners: &owners,
@@ -107,6 +127,9 @@ pub fn diagnose(
                     };
                     let diagnosis = diagnose_with(Claims::from_event(&event), account, ownership);
                     summary.count(&diagnosis);
+                    if let Some(report) = &mut report {
+                        report.add(&diagnosis);
+                    }
                     match format {
                         Format::Json => {
                             serde_json::to_writer(&mut out, &diagnosis).map_err(std::io::Error::from)?;
@@ -135,10 +158,49 @@ pub fn diagnose(
         crate::render::write_summary(&mut out, &summary, &palette)?;
     }
     out.flush()?;
+    if let (Some(mut report), Some(format), Some(path)) = (report, report_format, report_path) {
+        report.inputs(summary.unreadable, summary.skipped);
+        write_report(path, format, &report.finish())?;
+    }
     Ok(if summary.unreadable == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    })
+}
+
+#[derive(Clone, Copy)]
+enum ReportFormat {
+    Html,
+    Markdown,
+}
+
+impl ReportFormat {
+    /// From the file's extension, checked before any input is read.
+    fn of(path: &Path) -> Result<ReportFormat, CommandError> {
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match extension.as_deref() {
+            Some("html" | "htm") => Ok(ReportFormat::Html),
+            Some("md" | "markdown") => Ok(ReportFormat::Markdown),
+            _ => Err(CommandError::Usage(format!(
+                "--report {}: the file must end in .html or .md",
+                path.display()
+            ))),
+        }
+    }
+}
+
+fn write_report(path: &Path, format: ReportFormat, report: &Report) -> Result<(), CommandError> {
+    let text = match format {
+        ReportFormat::Html => crate::report::html::render(report),
+        ReportFormat::Markdown => crate::report::markdown::render(report),
+    };
+    std::fs::write(path, text).map_err(|e| CommandError::Report {
+        path: path.display().to_string(),
+        message: e.to_string(),
     })
 }
 

@@ -15,8 +15,10 @@ mod audit;
 mod commands;
 mod impact;
 mod input;
+mod live;
 mod query;
 mod render;
+mod report;
 mod s3;
 mod snapshot;
 mod tabular;
@@ -64,6 +66,22 @@ enum Command {
         owners: Option<String>,
         #[command(flatten)]
         remote: RemoteArgs,
+        /// Read each event's account from IAM (your credentials for your own account, the
+        /// --read-role for others) where no --account snapshot has it.
+        #[arg(long)]
+        live: bool,
+        /// With --live: the role assumed in other accounts.
+        #[arg(
+            long,
+            value_name = "NAME",
+            default_value = "oidc-watch-read",
+            requires = "live"
+        )]
+        read_role: String,
+        /// Also write a report of the run to FILE: .html (one self-contained page with
+        /// charts) or .md (Markdown tables). The diagnoses still go to stdout.
+        #[arg(long, value_name = "FILE.html|FILE.md")]
+        report: Option<PathBuf>,
     },
     /// Evaluate one trust policy for one request and print the decision per statement.
     Evaluate {
@@ -160,10 +178,23 @@ fn main() -> ExitCode {
             no_color,
             owners,
             remote,
+            live,
+            read_role,
+            report,
         } => remote
             .filters(oidc_watch_aws::wall_clock_seconds())
             .and_then(|filters| {
-                commands::diagnose(&inputs, &accounts, owners.as_deref(), format, no_color, &filters)
+                let live = live.then_some(read_role.as_str());
+                commands::diagnose(
+                    &inputs,
+                    &accounts,
+                    owners.as_deref(),
+                    format,
+                    no_color,
+                    &filters,
+                    live,
+                    report.as_deref(),
+                )
             }),
         Command::Evaluate { policy, request } => commands::evaluate(&policy, &request),
         Command::Snapshot { roles, output } => snapshot::snapshot(roles.as_deref(), output.as_deref()),

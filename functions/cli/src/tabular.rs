@@ -22,6 +22,12 @@ pub struct Converted {
 
 /// `Some` when `bytes` is a query result this module reads.
 pub fn convert(bytes: &[u8]) -> Option<Converted> {
+    // A trail's own log file, by far the most common input: not even validated here.
+    let head = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let head = &head[head.iter().take_while(|b| b.is_ascii_whitespace()).count()..];
+    if head.starts_with(b"{\"Records\"") || head.starts_with(b"[") {
+        return None;
+    }
     let text = std::str::from_utf8(bytes).ok()?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let start = text.trim_start();
@@ -35,7 +41,7 @@ pub fn convert(bytes: &[u8]) -> Option<Converted> {
         return None;
     }
     let header = start.lines().next()?;
-    if is_result_header(header) {
+    if header.len() <= MAX_ROW_LINE && is_result_header(header) {
         return Some(csv_result(start));
     }
     None
@@ -49,18 +55,30 @@ fn looks_like_lake_results(text: &str) -> bool {
     text[..end].contains("\"QueryResultRows\"")
 }
 
+/// The first line of UNLOAD's JSON lines is one row: small. A CloudTrail log file is one
+/// line of megabytes, so it is never read here.
+const MAX_ROW_LINE: usize = 1 << 20;
+
 fn looks_like_flat_json_lines(text: &str) -> bool {
-    let Some(first) = text.lines().next() else {
-        return false;
-    };
-    match serde_json::from_str::<Map<String, Value>>(first) {
-        Ok(object) => {
-            object.contains_key("eventid")
-                && object.contains_key("eventname")
-                && !object.contains_key("eventID")
-        }
-        Err(_) => false,
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        eventid: Option<serde::de::IgnoredAny>,
+        eventname: Option<serde::de::IgnoredAny>,
+        #[serde(rename = "eventID")]
+        cloudtrail_event_id: Option<serde::de::IgnoredAny>,
     }
+    let first = text.split('\n').next().unwrap_or_default();
+    if first.len() > MAX_ROW_LINE || first.starts_with("{\"Records\"") {
+        return false;
+    }
+    matches!(
+        serde_json::from_str::<Probe>(first),
+        Ok(Probe {
+            eventid: Some(_),
+            eventname: Some(_),
+            cloudtrail_event_id: None
+        })
+    )
 }
 
 fn is_result_header(header: &str) -> bool {

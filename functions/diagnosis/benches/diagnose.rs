@@ -219,6 +219,33 @@ fn bench_diagnose(c: &mut Criterion) {
             }
         })
     });
+    // What a trail's file mostly holds: other calls. 2000 records, 5% web identity, as in
+    // tests/bench/make-archive.py; the others are skipped on their names alone.
+    let mostly_others = {
+        let mut records: Vec<Value> = Vec::with_capacity(2000);
+        let details: Vec<Value> = samples
+            .scenarios
+            .iter()
+            .map(|bytes| serde_json::from_slice::<Value>(bytes).expect("scenario is JSON")["detail"].take())
+            .collect();
+        for i in 0..2000 {
+            records.push(match i % 20 {
+                0 => details[i % details.len()].clone(),
+                _ => unrelated_record(i),
+            });
+        }
+        serde_json::to_vec(&json!({ "Records": records })).expect("log file serializes")
+    };
+    group.throughput(Throughput::Bytes(mostly_others.len() as u64));
+    group.bench_function("log-file-5pct-web-identity", |b| {
+        b.iter(|| {
+            for item in read_input(black_box(&mostly_others)) {
+                if let Ok(InputItem::Event(event)) = item {
+                    black_box(diagnose(&event, samples.snapshot_for(&event)));
+                }
+            }
+        })
+    });
     group.finish();
 }
 
