@@ -107,6 +107,13 @@ where
         audited.push(Audited { account, findings });
     }
 
+    if audited.is_empty() {
+        let errors: Vec<String> = unread
+            .iter()
+            .map(|u| format!("{}: {}", u.account, u.error))
+            .collect();
+        return Err(HandlerError::NoAccountRead(bound(&errors.join("; "), 2000)));
+    }
     if !total.is_empty() {
         let accounts: Vec<String> = audited.iter().map(|a| a.account.clone()).collect();
         let alert_account = match accounts.as_slice() {

@@ -8,6 +8,7 @@
 //! as they were, neither resolved nor replaced. The digest is published before any
 //! findings are saved, so a run that fails after reading is retried whole, and the retry
 //! publishes the same digest (same id: receivers deduplicate) until the saves are done.
+//! When no account at all could be read the invocation fails, so the errors alarm says so.
 
 pub mod config;
 pub mod contract;
@@ -52,6 +53,10 @@ pub enum HandlerError {
     State(PortError),
     #[error("alert topic: {0}")]
     Alert(PortError),
+    /// Every configured account failed to read: nothing was audited (the errors alarm
+    /// fires; the answer's accounts are in the log).
+    #[error("no account could be read: {0}")]
+    NoAccountRead(String),
 }
 
 impl From<HandlerError> for Diagnostic {
@@ -60,6 +65,7 @@ impl From<HandlerError> for Diagnostic {
             HandlerError::NotSchedule(_) => "NotAuditSchedule",
             HandlerError::State(_) => "Retryable.StateStore",
             HandlerError::Alert(_) => "Retryable.AlertTopic",
+            HandlerError::NoAccountRead(_) => "Retryable.NoAccountRead",
         };
         Diagnostic {
             error_type: error_type.to_owned(),

@@ -330,3 +330,17 @@ async fn roles_are_judged_by_use_only_over_the_time_the_record_covers() {
     h.run().await;
     assert_eq!(unused(&h.published()), ["gha-infra"]);
 }
+
+#[tokio::test]
+async fn no_account_read_fails_the_run_and_changes_nothing() {
+    let h = harness(&[OWN, OTHER], 0);
+    h.run().await;
+    let saved = h.deps.findings.findings(OWN).unwrap();
+    h.deps.accounts.deny(OWN, true);
+    h.deps.accounts.deny(OTHER, true);
+    let error = h.run_with(json!({})).await.unwrap_err();
+    assert!(matches!(error, HandlerError::NoAccountRead(_)), "{error}");
+    assert!(error.to_string().contains("AccessDenied"), "{error}");
+    assert_eq!(h.published().len(), 1, "only the first run's digest");
+    assert_eq!(h.deps.findings.findings(OWN).unwrap(), saved);
+}
