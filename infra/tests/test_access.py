@@ -274,6 +274,11 @@ def test_the_read_role_trusts_the_monitor_of_the_organisation_only(forwarder):
     # Empty: still deployable, without the organisation condition (single account).
     trust = read_role_trust(forwarder)
     assert "Condition" not in trust and trust["Principal"] == {"AWS": {"Ref": "MonitorRoleArn"}}
+    # With the auditor's role: both, and only both, under the same organisation condition.
+    trust = read_role_trust(forwarder, OrganizationId=ORG,
+                            AuditorRoleArn="arn:aws:iam::123456789012:role/oidc-watch-AuditorRole-X")
+    assert trust["Principal"] == {"AWS": [{"Ref": "MonitorRoleArn"}, {"Ref": "AuditorRoleArn"}]}
+    assert trust["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}}
 
 
 def monitor_assume(template, **params):

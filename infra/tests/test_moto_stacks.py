@@ -158,7 +158,7 @@ def test_member_events_reach_the_central_rules(aws, member, central):
     for name in iam.list_role_policies(RoleName="oidc-watch-read")["PolicyNames"]:
         for s in as_doc(iam.get_role_policy(RoleName="oidc-watch-read", PolicyName=name)["PolicyDocument"])["Statement"]:
             actions |= set(s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
-    assert actions == {"iam:GetRole", "iam:ListOpenIDConnectProviders", "iam:GetOpenIDConnectProvider"}
+    assert actions == {"iam:GetRole", "iam:ListRoles", "iam:ListOpenIDConnectProviders", "iam:GetOpenIDConnectProvider"}
 
     # moto cannot invoke a Lambda target: observe the central rules through SQS instead.
     events, sqs = aws("events"), aws("sqs")

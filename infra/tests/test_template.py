@@ -280,9 +280,12 @@ def test_forwarder_read_role(forwarder):
     assert role["Condition"] == "CreateReadRole"
     assert props["RoleName"] == {"Ref": "ReadRoleName"}
     (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
-    assert trust["Principal"] == {"AWS": {"Ref": "MonitorRoleArn"}} and trust["Action"] == "sts:AssumeRole"
+    assert trust["Principal"] == {"AWS": {"Fn::If": ["HasAuditor", [{"Ref": "MonitorRoleArn"}, {"Ref": "AuditorRoleArn"}],
+                                                      {"Ref": "MonitorRoleArn"}]}}
+    assert trust["Action"] == "sts:AssumeRole"
     actions = sorted(s["Action"] for p in props["Policies"] for s in p["PolicyDocument"]["Statement"])
-    assert actions == ["iam:GetOpenIDConnectProvider", "iam:GetRole", "iam:ListOpenIDConnectProviders"]
+    # GetRole for the monitor; ListRoles for the auditor's whole-account read.
+    assert actions == ["iam:GetOpenIDConnectProvider", "iam:GetRole", "iam:ListOpenIDConnectProviders", "iam:ListRoles"]
     put = forwarder["Resources"]["ForwarderRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     assert put == [{"Effect": "Allow", "Action": "events:PutEvents", "Resource": {"Ref": "CentralEventBusArn"}}]
 
