@@ -66,7 +66,6 @@ pub fn run(args: &QueryArgs, now: i64) -> Result<ExitCode, CommandError> {
 }
 
 /// The result columns, in order: what `tabular` maps back onto a CloudTrail record.
-#[cfg(test)]
 pub const COLUMNS: &[&str] = &[
     "eventid",
     "eventtime",
@@ -140,29 +139,8 @@ pub fn sql(args: &QueryArgs, now: i64) -> Result<String, QueryError> {
                 iso8601(until)
             ));
             out.push_str("SELECT\n");
-            let select = [
-                "eventid",
-                "eventtime",
-                "eventsource",
-                "eventname",
-                "awsregion",
-                "sourceipaddress",
-                "useragent",
-                "errorcode",
-                "errormessage",
-                "requestid",
-                "recipientaccountid",
-                "readonly",
-                "useridentity.type AS useridentity_type",
-                "useridentity.principalid AS useridentity_principalid",
-                "useridentity.username AS useridentity_username",
-                "requestparameters",
-                "responseelements",
-                "additionaleventdata",
-                // The role when requestParameters.roleArn is null (CloudTrail then names it
-                // only in resources).
-                "element_at(resources, 1).arn AS resource_arn",
-            ];
+            let select: Vec<String> = COLUMNS.iter().map(|c| athena_column(c)).collect();
+            let select: Vec<&str> = select.iter().map(String::as_str).collect();
             out.push_str(&indent_list(&select));
             out.push_str(&format!("FROM {}\n", athena_table(table)));
             conditions.push("eventsource = 'sts.amazonaws.com'".into());
@@ -276,6 +254,17 @@ fn checked<'a>(
             value: value.to_owned(),
             what,
         })
+    }
+}
+
+/// An Athena select item for a result column: the CloudTrail table's own column, a field
+/// of its `useridentity` struct, or the first resource's ARN (the role when
+/// requestParameters.roleArn is null: CloudTrail then names it only in resources).
+fn athena_column(column: &str) -> String {
+    match (column, column.strip_prefix("useridentity_")) {
+        ("resource_arn", _) => "element_at(resources, 1).arn AS resource_arn".to_owned(),
+        (_, Some(field)) => format!("useridentity.{field} AS {column}"),
+        _ => column.to_owned(),
     }
 }
 
