@@ -2,6 +2,7 @@
 //! role, a Markdown table, SARIF 2.1.0. Strangers choose subjects, owner logins and
 //! repository names, so every string is escaped for the format it lands in.
 
+pub use crate::render::Palette;
 use std::io::{self, Write};
 
 use diagnosis::audit::{AccountFinding, FindingCode, Severity};
@@ -207,30 +208,12 @@ pub fn markdown(out: &mut impl Write, findings: &[AccountFinding], notes: &[Stri
     Ok(())
 }
 
-pub struct Palette {
-    colour: bool,
-}
-
-impl Palette {
-    pub fn new(colour: bool) -> Self {
-        Palette { colour }
-    }
-
-    fn paint(&self, code: &str, text: &str) -> String {
-        if self.colour {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_owned()
-        }
-    }
-
-    fn severity(&self, severity: Severity) -> String {
-        let label = format!("{:<6}", severity.as_str());
-        match severity {
-            Severity::High => self.paint("1;31", &label),
-            Severity::Medium => self.paint("33", &label),
-            Severity::Low => self.paint("2", &label),
-        }
+fn severity(palette: &Palette, severity: Severity) -> String {
+    let label = format!("{:<6}", severity.as_str());
+    match severity {
+        Severity::High => palette.paint("1;31", &label),
+        Severity::Medium => palette.paint("33", &label),
+        Severity::Low => palette.paint("2", &label),
     }
 }
 
@@ -287,7 +270,7 @@ pub fn text(
         writeln!(
             out,
             "    {} {}{}",
-            palette.severity(f.severity),
+            severity(palette, f.severity),
             f.code,
             statement
         )?;
