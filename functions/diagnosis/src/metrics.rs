@@ -90,7 +90,9 @@ pub struct MetricRecord {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EmfError {
-    #[error("namespace must be 1-255 characters of [0-9A-Za-z.-_/#:], got {0:?}")]
+    #[error(
+        "namespace must be 1-255 characters of [0-9A-Za-z.-_/#:] and not begin with \"AWS/\", got {0:?}"
+    )]
     Namespace(String),
     #[error("dimension {0} is missing from the record")]
     MissingDimension(&'static str),
@@ -113,6 +115,7 @@ pub fn validate_namespace(namespace: &str) -> Result<(), EmfError> {
     let valid = !namespace.is_empty()
         && namespace.len() <= 255
         && !namespace.starts_with(':')
+        && !namespace.starts_with("AWS/")
         && namespace
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c));
@@ -269,6 +272,10 @@ mod tests {
     #[test]
     fn emf_refuses_what_cloudwatch_would_drop() {
         assert!(matches!(record().to_emf(""), Err(EmfError::Namespace(_))));
+        assert!(matches!(
+            record().to_emf("AWS/Lambda"),
+            Err(EmfError::Namespace(_))
+        ));
         let mut bad = record();
         bad.dimensions.insert(Dimension::RoleName, "x".repeat(2000));
         assert!(matches!(
