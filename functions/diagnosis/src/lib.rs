@@ -10,6 +10,7 @@
 
 pub mod alert;
 pub mod audit;
+pub mod backfill;
 pub mod change;
 pub mod claims;
 pub mod diagnose;
