@@ -4,6 +4,7 @@
 
 pub mod account_snapshot;
 pub mod audit_store;
+pub mod backfill;
 pub mod breakdown;
 pub mod config;
 pub mod dynamodb;
