@@ -2,7 +2,7 @@
 # Creates (or reuses) the pinned Python venvs that the end-to-end tier (tests/e2e/) and the
 # infrastructure tier (infra/tests/) run from. One venv holds what both tiers use, installed
 # once; the infrastructure tier adds its tools to it:
-#   $TEST_VENV/main     moto[server], cargo-lambda, boto3, pytest (both tiers)
+#   $TEST_VENV/main     moto[server], cargo-lambda, boto3, pytest, cbor2 (both tiers)
 #                       + aws-sam-cli, cfn-lint, ziglang (with --infra)
 #   $TEST_VENV/checkov  checkov (with --infra; its pins clash with pytest 9 and aws-sam-cli's
 #                       boto3: packaging<24, boto3 1.35)
@@ -29,6 +29,8 @@ shared_pins=(
   "cargo-lambda==1.9.2"
   "boto3==1.43.108"
   "pytest==9.2.0"
+  # The CloudWatch stand-in (tests/standins/cloudwatch.py) decodes Smithy RPC v2 CBOR.
+  "cbor2==6.3.0"
 )
 infra_pins=(
   "aws-sam-cli==1.170.0"
@@ -37,7 +39,7 @@ infra_pins=(
 )
 checkov_pins=("checkov==3.3.30")
 report_pins=("pytest==9.2.0" "playwright==1.65.2")
-shared_check='import moto, boto3, pytest; print("moto", moto.__version__, "boto3", boto3.__version__, "pytest", pytest.__version__)'
+shared_check='import moto, boto3, pytest, cbor2; print("moto", moto.__version__, "boto3", boto3.__version__, "pytest", pytest.__version__)'
 infra_check='import cfnlint.version, samcli; print("cfn-lint", cfnlint.version.__version__, "sam", samcli.__version__)'
 
 # install VENV CONSTRAINTS CHECK-COMMAND PINS...

@@ -43,7 +43,7 @@ notifier="$(absolute "$notifier" oidc-notifier)"
 auditor="${E2E_AUDITOR_BINARY:-$e2e_root/target/debug/oidc-auditor}"
 if [[ $# -gt 0 && "$1" != -* ]]; then auditor="$1"; shift; fi
 auditor="$(absolute "$auditor" oidc-auditor)"
-tests=("$here/test_monitor.py" "$here/test_cli_snapshot.py" "$here/test_cli_s3.py" "$here/test_cli_audit.py" "$here/test_impact_observed.py" "$here/test_changes.py" "$here/test_notifier.py" "$here/test_auditor.py")
+tests=("$here/test_monitor.py" "$here/test_cli_snapshot.py" "$here/test_cli_s3.py" "$here/test_cli_backfill.py" "$here/test_cli_audit.py" "$here/test_impact_observed.py" "$here/test_changes.py" "$here/test_notifier.py" "$here/test_auditor.py")
 cd "$e2e_root"
 
 export E2E_STATE E2E_VENV E2E_MOTO_PORT E2E_LAMBDA_PORT

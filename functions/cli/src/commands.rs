@@ -36,18 +36,33 @@ pub enum CommandError {
     Report { path: String, message: String },
 }
 
-// One argument per `diagnose` flag group, straight from main.rs.
-#[allow(clippy::too_many_arguments)]
-pub fn diagnose(
-    inputs: &[String],
-    account_paths: &[PathBuf],
-    owners: Option<&str>,
-    format: Option<Format>,
-    no_color: bool,
-    remote: &crate::s3::Filters,
-    live_read_role: Option<&str>,
-    report_path: Option<&Path>,
-) -> Result<ExitCode, CommandError> {
+/// What `diagnose` was asked, straight from its flags.
+pub struct DiagnoseRun<'a> {
+    pub inputs: &'a [String],
+    pub account_paths: &'a [PathBuf],
+    pub owners: Option<&'a str>,
+    pub format: Option<Format>,
+    pub no_color: bool,
+    pub remote: crate::s3::Filters,
+    pub lookup: Option<crate::lookup::Range>,
+    pub live_read_role: Option<&'a str>,
+    pub report_path: Option<&'a Path>,
+    pub emit_metrics: Option<crate::backfill::EmitMetrics>,
+}
+
+pub fn diagnose(run: DiagnoseRun<'_>) -> Result<ExitCode, CommandError> {
+    let DiagnoseRun {
+        inputs,
+        account_paths,
+        owners,
+        format,
+        no_color,
+        remote,
+        lookup,
+        live_read_role,
+        report_path,
+        emit_metrics,
+    } = run;
     let report_format = report_path.map(ReportFormat::of).transpose()?;
     let mut report = report_format.map(|_| ReportBuilder::default());
     let owners = Owners::parse_list(owners.unwrap_or(""))
@@ -67,6 +82,8 @@ pub fn diagnose(
     let palette = Palette::new(terminal && !no_color && std::env::var_os("NO_COLOR").is_none());
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut summary = Summary::default();
+    let mut backfill = emit_metrics
+        .map(|options| crate::backfill::MetricsBackfill::new(options, oidc_watch_aws::wall_clock_seconds()));
 
     let (urls, local): (Vec<&String>, Vec<&String>) = inputs.iter().partition(|i| i.starts_with("s3://"));
     let urls = urls
@@ -89,8 +106,16 @@ pub fn diagnose(
         .into_iter()
         .flatten()
         .map(|input| input.map(parse));
+    let lookup_inputs = lookup
+        .map(|range| crate::lookup::inputs(remote.regions.clone(), range))
+        .into_iter()
+        .flatten()
+        .map(|input| input.map(parse));
 
-    for parsed in read_in_parallel(local_sources).chain(remote_inputs) {
+    for parsed in read_in_parallel(local_sources)
+        .chain(remote_inputs)
+        .chain(lookup_inputs)
+    {
         let input = match parsed {
             Ok(parsed) => parsed,
             Err(error) => {
@@ -125,7 +150,15 @@ pub fn diagnose(
                         owners: &owners,
                         trusted: account_id.and_then(|id| trusted.get(id.as_str())),
                     };
-                    let diagnosis = diagnose_with(Claims::from_event(&event), account, ownership);
+                    let claims = Claims::from_event(&event);
+                    let diagnosis = match &mut backfill {
+                        Some(backfill) => {
+                            let diagnosis = diagnose_with(claims.clone(), account, ownership);
+                            backfill.add(&claims, &diagnosis, account);
+                            diagnosis
+                        }
+                        None => diagnose_with(claims, account, ownership),
+                    };
                     summary.count(&diagnosis);
                     if let Some(report) = &mut report {
                         report.add(&diagnosis);
@@ -150,6 +183,7 @@ pub fn diagnose(
         // Most log files of a trail hold no web-identity call: only local files are named.
         if (summary.failures + summary.successes, summary.unreadable) == before
             && !input.name.starts_with("s3://")
+            && !input.name.starts_with("lookup:")
         {
             eprintln!("oidc-watch: {}: no AssumeRoleWithWebIdentity events", input.name);
         }
@@ -162,7 +196,11 @@ pub fn diagnose(
         report.inputs(summary.unreadable, summary.skipped);
         write_report(path, format, &report.finish())?;
     }
-    Ok(if summary.unreadable == 0 {
+    let metrics_written = match backfill {
+        Some(backfill) => backfill.write()?,
+        None => true,
+    };
+    Ok(if summary.unreadable == 0 && metrics_written {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -12,10 +12,12 @@
 //! 2 for bad arguments, snapshots, policies or requests, and failed AWS calls.
 
 mod audit;
+mod backfill;
 mod commands;
 mod impact;
 mod input;
 mod live;
+mod lookup;
 mod query;
 mod render;
 mod report;
@@ -47,7 +49,7 @@ enum Command {
     Diagnose {
         /// Event files or directories (.json, .jsonl, .gz, .csv), s3://bucket/prefix/, or -
         /// for stdin.
-        #[arg(required = true, value_name = "EVENT")]
+        #[arg(required_unless_present = "lookup", value_name = "EVENT")]
         inputs: Vec<String>,
         /// Account snapshot file, or a directory of them; repeatable. Each event uses the
         /// snapshot of its own account.
@@ -82,6 +84,8 @@ enum Command {
         /// charts) or .md (Markdown tables). The diagnoses still go to stdout.
         #[arg(long, value_name = "FILE.html|FILE.md")]
         report: Option<PathBuf>,
+        #[command(flatten)]
+        metrics: EmitMetricsArgs,
     },
     /// Evaluate one trust policy for one request and print the decision per statement.
     Evaluate {
@@ -126,19 +130,25 @@ enum Command {
     },
 }
 
-/// Which CloudTrail log files of an `s3://` input are read (by their folders).
+/// Which CloudTrail log files of an `s3://` input are read (by their folders), and what
+/// `--lookup` asks LookupEvents for.
 #[derive(clap::Args)]
 struct RemoteArgs {
-    /// s3:// inputs: days from this one (7d, 12h, 2026-11-01, or an ISO time).
+    /// Also read the AssumeRoleWithWebIdentity events of CloudTrail's LookupEvents (your
+    /// credentials' account; 90 days of history, 2 requests/s, a progress bar on a
+    /// terminal), from --since [default: 7d] in --regions [default: the configured one].
+    #[arg(long)]
+    lookup: bool,
+    /// s3:// inputs and --lookup: days from this one (7d, 12h, 2026-11-01, or an ISO time).
     #[arg(long, value_name = "WHEN")]
     since: Option<String>,
-    /// s3:// inputs: days before this one [default: now].
+    /// s3:// inputs and --lookup: days before this one [default: now].
     #[arg(long, value_name = "WHEN")]
     until: Option<String>,
     /// s3:// inputs: only these accounts' folders, comma-separated.
     #[arg(long = "accounts", value_name = "ID,ID", value_delimiter = ',')]
     only_accounts: Vec<String>,
-    /// s3:// inputs: only these regions' folders, comma-separated.
+    /// s3:// inputs: only these regions' folders; --lookup: these regions. Comma-separated.
     #[arg(long, value_name = "REGION,REGION", value_delimiter = ',')]
     regions: Vec<String>,
 }
@@ -159,6 +169,54 @@ impl RemoteArgs {
             accounts: self.only_accounts.clone(),
             regions: self.regions.clone(),
         })
+    }
+
+    /// The LookupEvents range, when --lookup asks for one (and a note when it is cut).
+    fn lookup(&self, filters: &s3::Filters, now: i64) -> Option<lookup::Range> {
+        self.lookup.then(|| {
+            let (range, note) = lookup::Range::new(filters.since, filters.until, now);
+            if let Some(note) = note {
+                eprintln!("oidc-watch: {note}");
+            }
+            range
+        })
+    }
+}
+
+/// `diagnose --emit-metrics`: where the replayed metrics and their ledger go.
+#[derive(clap::Args)]
+struct EmitMetricsArgs {
+    /// Also write the events as the monitor's CloudWatch metrics at their own times (the
+    /// last 14 days; older events are counted and skipped), in the configured region. Each
+    /// minute of each account and region is written once: it is first claimed in the state
+    /// table, so a rerun over the same range writes nothing again.
+    #[arg(long, requires = "state_table")]
+    emit_metrics: bool,
+    /// With --emit-metrics: the stack's state table (its StateTableName output), which
+    /// keeps the ledger of minutes written.
+    #[arg(long, value_name = "NAME", env = "STATE_TABLE_NAME")]
+    state_table: Option<String>,
+    /// With --emit-metrics: the stack's metric namespace (its MetricsNamespace parameter).
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "OidcWatch",
+        requires = "emit_metrics"
+    )]
+    namespace: String,
+}
+
+impl EmitMetricsArgs {
+    fn options(self) -> Result<Option<backfill::EmitMetrics>, commands::CommandError> {
+        let (true, Some(state_table)) = (self.emit_metrics, self.state_table) else {
+            return Ok(None);
+        };
+        diagnosis::metrics::validate_namespace(&self.namespace)
+            .map_err(|e| commands::CommandError::Usage(format!("--namespace: {e}")))?;
+        Ok(Some(backfill::EmitMetrics {
+            state_table,
+            namespace: self.namespace,
+        }))
     }
 }
 
@@ -181,21 +239,27 @@ fn main() -> ExitCode {
             live,
             read_role,
             report,
-        } => remote
-            .filters(oidc_watch_aws::wall_clock_seconds())
-            .and_then(|filters| {
-                let live = live.then_some(read_role.as_str());
-                commands::diagnose(
-                    &inputs,
-                    &accounts,
-                    owners.as_deref(),
-                    format,
-                    no_color,
-                    &filters,
-                    live,
-                    report.as_deref(),
-                )
-            }),
+            metrics,
+        } => {
+            let now = oidc_watch_aws::wall_clock_seconds();
+            remote
+                .filters(now)
+                .and_then(|filters| Ok((filters, metrics.options()?)))
+                .and_then(|(filters, emit_metrics)| {
+                    commands::diagnose(commands::DiagnoseRun {
+                        inputs: &inputs,
+                        account_paths: &accounts,
+                        owners: owners.as_deref(),
+                        format,
+                        no_color,
+                        lookup: remote.lookup(&filters, now),
+                        remote: filters,
+                        live_read_role: live.then_some(read_role.as_str()),
+                        report_path: report.as_deref(),
+                        emit_metrics,
+                    })
+                })
+        }
         Command::Evaluate { policy, request } => commands::evaluate(&policy, &request),
         Command::Snapshot { roles, output } => snapshot::snapshot(roles.as_deref(), output.as_deref()),
         Command::Impact(args) => impact::run(&args).map_err(|e| commands::CommandError::Usage(e.to_string())),
@@ -220,5 +284,60 @@ mod tests {
     fn the_command_line_is_well_formed() {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
+    }
+
+    fn parse(args: &[&str]) -> Result<super::Cli, clap::Error> {
+        use clap::Parser;
+        super::Cli::try_parse_from(std::iter::once("oidc-watch").chain(args.iter().copied()))
+    }
+
+    fn emit_metrics(cli: super::Cli) -> Option<(String, String)> {
+        let super::Command::Diagnose { metrics, .. } = cli.command else {
+            panic!("not diagnose")
+        };
+        metrics
+            .options()
+            .ok()
+            .flatten()
+            .map(|m| (m.state_table, m.namespace))
+    }
+
+    #[test]
+    fn emit_metrics_needs_a_state_table_and_nothing_else_needs_it() {
+        assert!(parse(&["diagnose", "--emit-metrics", "x.json"]).is_err());
+        assert!(parse(&["diagnose", "--namespace", "Mine", "x.json"]).is_err());
+        let plain = parse(&["diagnose", "x.json"]).expect("diagnose without backfill");
+        assert_eq!(emit_metrics(plain), None);
+        let given = parse(&["diagnose", "--emit-metrics", "--state-table", "t", "x.json"]).expect("backfill");
+        assert_eq!(emit_metrics(given), Some(("t".into(), "OidcWatch".into())));
+        let named = parse(&[
+            "diagnose",
+            "--emit-metrics",
+            "--state-table",
+            "t",
+            "--namespace",
+            "Team/OidcWatch",
+            "x.json",
+        ])
+        .expect("backfill with a namespace");
+        assert_eq!(emit_metrics(named), Some(("t".into(), "Team/OidcWatch".into())));
+    }
+
+    #[test]
+    fn a_namespace_cloudwatch_refuses_is_a_usage_error() {
+        let cli = parse(&[
+            "diagnose",
+            "--emit-metrics",
+            "--state-table",
+            "t",
+            "--namespace",
+            "AWS/Lambda",
+            "x.json",
+        ])
+        .expect("parsed");
+        let super::Command::Diagnose { metrics, .. } = cli.command else {
+            panic!("not diagnose")
+        };
+        assert!(metrics.options().is_err());
     }
 }
