@@ -333,10 +333,12 @@ mod tests {
             .collect()
     }
 
+    /// What one LookupEvents request asked for: attribute, start, end, page token.
+    type Asked = (Option<String>, Option<i64>, Option<i64>, Option<String>);
+
     #[tokio::test]
     async fn pages_follow_the_token_ask_for_the_event_name_and_keep_to_two_requests_a_second() {
-        let asked: Arc<Mutex<Vec<(Option<String>, Option<i64>, Option<i64>, Option<String>)>>> =
-            Arc::default();
+        let asked: Arc<Mutex<Vec<Asked>>> = Arc::default();
         let seen = asked.clone();
         let record_request = move |r: &aws_sdk_cloudtrail::operation::lookup_events::LookupEventsInput| {
             let attribute = r
