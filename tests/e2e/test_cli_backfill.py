@@ -14,7 +14,6 @@ Every wait is bounded; nothing leaves 127.0.0.1.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -24,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from test_cli_s3 import KEYS, scenario_records
-from test_cli_snapshot import CLI, EVENTS, MOTO_URL, ROOT, STATE, moto, script  # noqa: F401  (the fixture)
+from test_cli_s3 import cli_env, scenario_records
+from test_cli_snapshot import CLI, EVENTS, MOTO_URL, ROOT, moto, script  # noqa: F401  (the fixture)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "standins"))
 from cloudwatch import CloudWatchStandIn  # noqa: E402
@@ -83,18 +82,7 @@ def replay(tmp_path) -> tuple[Path, int]:
 
 
 def run(replay_file: Path, cloudwatch: CloudWatchStandIn, table: str = TABLE) -> subprocess.CompletedProcess:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(STATE),
-        "AWS_CONFIG_FILE": str(STATE / "no-such-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(STATE / "no-such-aws-credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_ENDPOINT_URL": MOTO_URL,
-        "AWS_ENDPOINT_URL_CLOUDWATCH": cloudwatch.url,
-        "AWS_REGION": "us-east-1",
-        "AWS_MAX_ATTEMPTS": "1",
-        **KEYS,
-    }
+    env = cli_env(AWS_ENDPOINT_URL_CLOUDWATCH=cloudwatch.url, AWS_MAX_ATTEMPTS="1")
     return subprocess.run([str(CLI), "diagnose", str(replay_file), "--account", str(EVENTS / "accounts"),
                            "--format", "json", "--emit-metrics", "--state-table", table,
                            "--namespace", NAMESPACE],

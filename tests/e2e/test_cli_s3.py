@@ -84,8 +84,10 @@ def trail(moto):
     return placed
 
 
-def diagnose(*args: str) -> tuple[subprocess.CompletedProcess, dict[str, dict]]:
-    env = {
+def cli_env(**extra: str) -> dict[str, str]:
+    """The CLI's environment: moto's endpoint and its keys, nothing of this machine's AWS
+    configuration."""
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(STATE),
         "AWS_CONFIG_FILE": str(STATE / "no-such-aws-config"),
@@ -94,9 +96,13 @@ def diagnose(*args: str) -> tuple[subprocess.CompletedProcess, dict[str, dict]]:
         "AWS_ENDPOINT_URL": MOTO_URL,
         "AWS_REGION": "us-east-1",
         **KEYS,
+        **extra,
     }
+
+
+def diagnose(*args: str) -> tuple[subprocess.CompletedProcess, dict[str, dict]]:
     proc = subprocess.run([str(CLI), "diagnose", *args, "--account", str(EVENTS / "accounts"), "--format", "json"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+                          cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=120)
     out = {}
     for line in proc.stdout.splitlines():
         d = json.loads(line)

@@ -8,12 +8,12 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_cloudwatch::types::{Dimension as CwDimension, MetricDatum, StandardUnit, StatisticSet};
+use aws_sdk_cloudwatch::types::{MetricDatum, StandardUnit, StatisticSet};
 use aws_smithy_types::DateTime;
 use diagnosis::backfill::{CountDatum, Slot, MAX_AGE_SECONDS};
 
 use crate::dynamodb::{n, put_if, s, TTL_ATTRIBUTE};
-use crate::metrics::MAX_DATA_PER_CALL;
+use crate::metrics::{cloudwatch_dimensions, MAX_DATA_PER_CALL};
 
 /// The operations a run calls (the permissions `--emit-metrics` needs).
 pub const DYNAMODB_OPERATIONS: &[&str] = &["DeleteItem", "PutItem"];
@@ -70,13 +70,7 @@ pub fn to_statistic_datum(datum: &CountDatum) -> MetricDatum {
                 .maximum(1.0)
                 .build(),
         )
-        .set_dimensions(Some(
-            datum
-                .dimensions
-                .iter()
-                .map(|(name, value)| CwDimension::builder().name(name.as_str()).value(value).build())
-                .collect(),
-        ))
+        .set_dimensions(Some(cloudwatch_dimensions(&datum.dimensions)))
         .build()
 }
 

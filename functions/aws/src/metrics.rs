@@ -4,7 +4,7 @@ use std::io::Write;
 
 use aws_sdk_cloudwatch::types::{Dimension as CwDimension, MetricDatum, StandardUnit};
 use aws_smithy_types::DateTime;
-use diagnosis::metrics::{Datum, MetricRecord};
+use diagnosis::metrics::{Datum, Dimension, MetricRecord};
 use diagnosis::ports::{MetricSink, PortError};
 
 /// One EMF JSON line per record on stdout, where Lambda's log agent finds it.
@@ -44,14 +44,16 @@ pub fn to_metric_datum(datum: &Datum) -> MetricDatum {
         .value(datum.value)
         .unit(StandardUnit::Count)
         .timestamp(DateTime::from_millis(datum.timestamp_ms))
-        .set_dimensions(Some(
-            datum
-                .dimensions
-                .iter()
-                .map(|(name, value)| CwDimension::builder().name(name.as_str()).value(value).build())
-                .collect(),
-        ))
+        .set_dimensions(Some(cloudwatch_dimensions(&datum.dimensions)))
         .build()
+}
+
+/// Domain dimensions as the SDK's.
+pub fn cloudwatch_dimensions(dimensions: &[(Dimension, String)]) -> Vec<CwDimension> {
+    dimensions
+        .iter()
+        .map(|(name, value)| CwDimension::builder().name(name.as_str()).value(value).build())
+        .collect()
 }
 
 impl MetricSink for CloudWatchSink {
