@@ -19,6 +19,16 @@ def test_namespace_default_matches_code(template, code):
     assert template["Parameters"]["MetricsNamespace"]["Default"] == code.namespace_default == NS
 
 
+def test_namespace_pattern_admits_what_the_functions_accept(template, code):
+    """A namespace the template lets through but the functions refuse fails every cold
+    start; one the template refuses but the code takes is a needless limit."""
+    pattern = template["Parameters"]["MetricsNamespace"]["AllowedPattern"]
+    samples = code.contract["namespace_samples"]
+    assert any(s["valid"] for s in samples) and any(not s["valid"] for s in samples)
+    for sample in samples:
+        assert bool(re.fullmatch(pattern, sample["namespace"])) == sample["valid"], sample
+
+
 def check_metric(code, name, dims, where):
     assert name in code.metric_names.values(), f"{where}: metric {name} is not emitted by the code"
     assert frozenset(dims) in code.dimension_sets[name], (

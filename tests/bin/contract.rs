@@ -6,7 +6,7 @@
 
 use std::io::Write as _;
 
-use diagnosis::metrics::{MetricName, DEFAULT_NAMESPACE};
+use diagnosis::metrics::{validate_namespace, MetricName, DEFAULT_NAMESPACE};
 use oidc_watch_aws::env::Variable;
 use serde_json::{json, Value};
 
@@ -22,7 +22,32 @@ fn variables(list: &[Variable]) -> Value {
     json!(list)
 }
 
+/// Namespaces on both sides of the rules, for the template's `MetricsNamespace` pattern to
+/// be checked against the code's.
+const NAMESPACE_SAMPLES: &[&str] = &[
+    "OidcWatch",
+    "Team/OidcWatch",
+    "oidc watch",
+    "a.b-c_d#e:f",
+    "AWSome",
+    "aws/lambda",
+    "AWS/Lambda",
+    ":OidcWatch",
+    "",
+    "Oidc!Watch",
+    "Oidc\tWatch",
+    "Öidc",
+];
+
 fn main() {
+    let long_ok = "n".repeat(255);
+    let too_long = "n".repeat(256);
+    let namespaces: Vec<Value> = NAMESPACE_SAMPLES
+        .iter()
+        .copied()
+        .chain([long_ok.as_str(), too_long.as_str()])
+        .map(|n| json!({"namespace": n, "valid": validate_namespace(n).is_ok()}))
+        .collect();
     let metrics: Vec<Value> = MetricName::ALL
         .iter()
         .map(|m| {
@@ -36,6 +61,7 @@ fn main() {
         .collect();
     let contract = json!({
         "namespace_default": DEFAULT_NAMESPACE,
+        "namespace_samples": namespaces,
         "state_table": {"ttl_attribute": oidc_watch_aws::dynamodb::TTL_ATTRIBUTE},
         "metrics": metrics,
         "functions": {
