@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_cloudwatch::types::{MetricDatum, StandardUnit, StatisticSet};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_types::DateTime;
 use diagnosis::backfill::{CountDatum, Slot, MAX_AGE_SECONDS};
 
@@ -92,8 +93,7 @@ impl BackfillWriter {
         let mut slots = slots.into_iter().peekable();
         while slots.peek().is_some() {
             let chunk: Vec<_> = slots.by_ref().take(CLAIMS_IN_FLIGHT).collect();
-            let claims = chunk.iter().map(|(slot, data)| self.claim(slot, data));
-            let answers = futures_join(claims).await;
+            let answers = self.claim_all(&chunk).await;
             for ((slot, data), answer) in chunk.into_iter().zip(answers) {
                 match answer {
                     Ok(true) => {
@@ -115,30 +115,50 @@ impl BackfillWriter {
         written
     }
 
-    async fn claim(&self, slot: &Slot, data: &[CountDatum]) -> Result<bool, String> {
-        let key = slot.ledger_key(&self.namespace);
-        let item = HashMap::from([
-            ("pk".to_owned(), s(&key)),
+    /// Claims the slots concurrently; the answers come back in the slots' order.
+    async fn claim_all(&self, slots: &[(Slot, Vec<CountDatum>)]) -> Vec<Result<bool, String>> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, (slot, data)) in slots.iter().enumerate() {
+            let client = self.dynamodb.clone();
+            let table = self.table.clone();
+            let item = self.ledger_item(slot, data.len());
+            tasks.spawn(async move {
+                let answer = put_if(
+                    &client,
+                    &table,
+                    "PutItem (backfill ledger)",
+                    item,
+                    "attribute_not_exists(pk)",
+                    &[],
+                    &[],
+                )
+                .await
+                .map_err(|e| e.to_string());
+                (index, answer)
+            });
+        }
+        let mut answers: Vec<Result<bool, String>> =
+            vec![Err("PutItem (backfill ledger): the claim did not finish".to_owned()); slots.len()];
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok((index, answer)) = joined {
+                answers[index] = answer;
+            }
+        }
+        answers
+    }
+
+    fn ledger_item(&self, slot: &Slot, data: usize) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            ("pk".to_owned(), s(slot.ledger_key(&self.namespace))),
             ("sk".to_owned(), s(LEDGER_SORT_KEY)),
             ("written_at".to_owned(), n(self.now)),
-            ("data".to_owned(), n(data.len())),
+            ("data".to_owned(), n(data)),
             // Past two weeks CloudWatch refuses the minute anyway.
             (
                 TTL_ATTRIBUTE.to_owned(),
                 n(slot.minute + MAX_AGE_SECONDS + 86_400),
             ),
-        ]);
-        put_if(
-            &self.dynamodb,
-            &self.table,
-            "PutItem (backfill ledger)",
-            item,
-            "attribute_not_exists(pk)",
-            &[],
-            &[],
-        )
-        .await
-        .map_err(|e| e.to_string())
+        ])
     }
 
     async fn send(&self, batch: Vec<(Slot, Vec<CountDatum>)>, written: &mut Written) {
@@ -187,28 +207,4 @@ impl BackfillWriter {
         written.data += sent;
         written.fail(batch.len(), error);
     }
-}
-
-/// Runs the futures concurrently on this task and returns their outputs in order.
-async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut pending: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut all = true;
-        for (future, output) in pending.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(value) => *output = Some(value),
-                    std::task::Poll::Pending => all = false,
-                }
-            }
-        }
-        if all {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
 }

@@ -229,7 +229,6 @@ async fn read_regions(regions: Vec<String>, range: Range, sender: SyncSender<Res
         .await;
         if let Err(error) = result {
             let url = format!("lookup:{region}");
-            bar.suspend(|| ());
             if sender.send(Err(remote(&url, error.to_string()))).is_err() {
                 break;
             }

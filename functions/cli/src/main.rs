@@ -200,7 +200,7 @@ struct EmitMetricsArgs {
     #[arg(
         long,
         value_name = "NAME",
-        default_value = "OidcWatch",
+        default_value = diagnosis::metrics::DEFAULT_NAMESPACE,
         requires = "emit_metrics"
     )]
     namespace: String,
